@@ -1,0 +1,28 @@
+"""AWS implementations of tollgate.ports (boto3 lives here and nowhere in the domain)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+USER_AGENT = "tollgate/0.1"
+
+
+def aws_client(service: str, region: str, *, max_attempts: int = 3, read_timeout: int = 10) -> Any:
+    """A boto3 client with explicit retries and timeouts.
+
+    Endpoints follow the standard ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>`` variables,
+    which is how the same code talks to the local emulator.
+    """
+    return boto3.session.Session().client(
+        service,  # type: ignore[call-overload]
+        region_name=region,
+        config=Config(
+            retries={"mode": "standard", "max_attempts": max_attempts},
+            connect_timeout=3,
+            read_timeout=read_timeout,
+            user_agent_extra=USER_AGENT,
+        ),
+    )

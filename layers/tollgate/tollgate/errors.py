@@ -1,0 +1,85 @@
+"""Errors a tenant can see, in Bedrock's shape.
+
+Every error the gateway returns carries the Bedrock error type (sent as ``x-amzn-ErrorType``)
+and HTTP status, so an unmodified boto3 bedrock-runtime client raises the matching exception
+class. The mapping from error to HTTP response is done in one place (the gateway handler).
+"""
+
+from __future__ import annotations
+
+
+class TollgateError(Exception):
+    status: int = 500
+    error_type: str = "InternalServerException"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(TollgateError):
+    status = 400
+    error_type = "ValidationException"
+
+
+class AccessDenied(TollgateError):
+    status = 403
+    error_type = "AccessDeniedException"
+
+
+class NotFound(TollgateError):
+    status = 404
+    error_type = "ResourceNotFoundException"
+
+
+class UnknownOperation(TollgateError):
+    status = 404
+    error_type = "UnknownOperationException"
+
+
+class ServiceUnavailable(TollgateError):
+    status = 503
+    error_type = "ServiceUnavailableException"
+
+
+class InternalError(TollgateError):
+    status = 500
+    error_type = "InternalServerException"
+
+
+class UpstreamError(TollgateError):
+    """An error Bedrock returned, passed on with Bedrock's own type and status."""
+
+    def __init__(self, error_type: str, status: int, message: str):
+        super().__init__(message)
+        self.error_type = error_type
+        self.status = status
+
+
+#: Converse's documented errors and their HTTP status codes.
+BEDROCK_ERROR_STATUS: dict[str, int] = {
+    "AccessDeniedException": 403,
+    "InternalServerException": 500,
+    "ModelErrorException": 424,
+    "ModelNotReadyException": 429,
+    "ModelTimeoutException": 408,
+    "ResourceNotFoundException": 404,
+    "ServiceQuotaExceededException": 400,
+    "ServiceUnavailableException": 503,
+    "ThrottlingException": 429,
+    "ValidationException": 400,
+}
+
+
+def from_bedrock(code: str, message: str) -> UpstreamError:
+    """Map a Bedrock error code to what the tenant sees.
+
+    AccessDenied from Bedrock means the gateway's own role is misconfigured, which is not the
+    tenant's fault: it becomes a 500 so the caller does not stop retrying a healthy key.
+    """
+    if code == "AccessDeniedException":
+        return UpstreamError("InternalServerException", 500, "the gateway is not allowed to call this model")
+    status = BEDROCK_ERROR_STATUS.get(code)
+    if status is None:
+        return UpstreamError("InternalServerException", 500, f"Bedrock failed: {code}")
+    return UpstreamError(code, status, message)

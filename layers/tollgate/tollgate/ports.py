@@ -1,0 +1,67 @@
+"""The small interfaces between the domain and AWS. Adapters implement them; tests fake them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from tollgate.keys import TenantKey
+from tollgate.rollup import MetricKey, Totals
+from tollgate.usage import UsageRecord
+
+
+class ModelClient(Protocol):
+    def converse(self, model_arn: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Call Converse; raise tollgate.errors.TollgateError (mapped from Bedrock's error)."""
+        ...
+
+
+class UsageStore(Protocol):
+    def record(self, record: UsageRecord) -> None:
+        """Write the record once; a retried write of the same record is a no-op."""
+        ...
+
+
+class ProfileDirectory(Protocol):
+    def arn_of(self, profile: str) -> str | None:
+        """The application inference profile ARN provisioned for a profile name."""
+        ...
+
+
+class KeyStore(Protocol):
+    def find(self, key_hash: str) -> TenantKey | None: ...
+
+    def add(self, key: TenantKey) -> None: ...
+
+    def list(self, tenant_id: str | None = None) -> list[TenantKey]: ...
+
+    def revoke(self, key_id: str) -> TenantKey | None: ...
+
+
+@dataclass
+class ApplyOutcome:
+    """What one exactly-once write of a batch did."""
+
+    applied: list[UsageRecord] = field(default_factory=list)
+    #: Records whose marker already existed: aggregated before (a replay); nothing was added.
+    duplicates: list[UsageRecord] = field(default_factory=list)
+    #: Records that could not be written now (throttled, conflicts); to be retried by the stream.
+    failed: list[UsageRecord] = field(default_factory=list)
+    errors: list[BaseException] = field(default_factory=list)
+
+
+class TrendStore(Protocol):
+    def apply(
+        self, records: Sequence[UsageRecord], on_commit: Callable[[list[UsageRecord]], None] | None = None
+    ) -> ApplyOutcome:
+        """Add the records to the trend rows exactly once each.
+
+        ``on_commit`` is called right after each transaction commits, with exactly the records
+        that transaction applied (the aggregator emits their metrics there).
+        """
+        ...
+
+
+class MetricsSink(Protocol):
+    def emit(self, buckets: Mapping[MetricKey, Totals]) -> None: ...

@@ -1,0 +1,286 @@
+"""Per-profile resources from config.json, reconciled: inference profiles, alarms, dashboard.
+
+CloudFormation cannot read config.json, so a custom resource runs ``Provisioner.reconcile``
+on every deploy whose configuration (or code) changed, and ``teardown`` when the stack is
+deleted. Reconciling compares what config.json asks for with what exists, found by the
+``tollgate:stack`` tag, and then creates and updates first and deletes last. It is
+idempotent: running it twice changes nothing the second time. The local emulator runs the
+very same code against moto and the Bedrock stand-in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from tollgate.adapters.bedrock import BedrockProfiles, OwnedProfile
+from tollgate.adapters.dynamodb import DynamoProfileRegistry, ProfileEntry
+from tollgate.alarms import ALARM_NAME_FORMATS, STACK_TAG, AlarmSpec, alarm_specs
+from tollgate.config import ConfigBundle, ResolvedProfile
+from tollgate.dashboard import dashboard_body
+
+logger = Logger(child=True)
+
+MAX_PROFILE_NAME = 64
+#: Geography prefix of Bedrock's system-defined cross-region inference profiles, by region prefix.
+_GEOGRAPHIES = {"us-gov": "us-gov", "us": "us", "ca": "ca", "eu": "eu", "ap": "apac"}
+
+
+class ProvisioningError(RuntimeError):
+    pass
+
+
+def model_source_arn(model_id: str, scope: str, region: str, account_id: str) -> str:
+    """What an application inference profile copies from, for a model and pricing scope."""
+    if scope == "in-region":
+        return f"arn:aws:bedrock:{region}::foundation-model/{model_id}"
+    if scope == "global":
+        return f"arn:aws:bedrock:{region}:{account_id}:inference-profile/global.{model_id}"
+    for prefix, geography in _GEOGRAPHIES.items():
+        if region.startswith(prefix + "-"):
+            return f"arn:aws:bedrock:{region}:{account_id}:inference-profile/{geography}.{model_id}"
+    raise ProvisioningError(
+        f"no cross-region inference profile geography is known for region {region}; "
+        "use scope 'in-region' or 'global' for profiles in this region"
+    )
+
+
+def inference_profile_name(stack: str, profile: str) -> str:
+    """``<stack>-<profile>``, shortened with a hash when longer than Bedrock allows."""
+    name = f"{stack}-{profile}"
+    if len(name) <= MAX_PROFILE_NAME:
+        return name
+    digest = hashlib.sha256(stack.encode()).hexdigest()[:6]
+    keep = MAX_PROFILE_NAME - len(profile) - len(digest) - 2
+    return f"{stack[:keep]}-{digest}-{profile}"
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Where this stack's per-profile resources go (from the custom resource's properties)."""
+
+    stack: str
+    region: str
+    account_id: str
+    namespace: str
+    topic_arn: str
+    dashboard_name: str
+
+    @property
+    def stack_tag(self) -> tuple[str, str]:
+        return (STACK_TAG, self.stack)
+
+
+@dataclass
+class Report:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"{len(v)} {k}" for k, v in vars(self).items() if v]
+        return ", ".join(parts) or "nothing to do"
+
+
+def config_digest(bundle: ConfigBundle) -> str:
+    canonical = json.dumps(
+        {"config": bundle.config.model_dump(mode="json"), "models": bundle.catalog.model_dump(mode="json")},
+        sort_keys=True,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class Provisioner:
+    def __init__(
+        self,
+        *,
+        profiles: BedrockProfiles,
+        cloudwatch: Any,
+        sns: Any,
+        registry: DynamoProfileRegistry,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):
+        self._profiles = profiles
+        self._cloudwatch = cloudwatch
+        self._sns = sns
+        self._registry = registry
+        self._clock = clock
+
+    # -- the whole thing -----------------------------------------------------------------
+
+    def reconcile(self, bundle: ConfigBundle, targets: Targets) -> Report:
+        report = Report()
+        specs = alarm_specs(bundle, targets.namespace)
+        self._check_alarm_ownership(specs, targets)
+        wanted = {p.name: p for p in bundle.profiles()}
+        owned = {p.profile: p for p in self._profiles.owned(targets.stack_tag)}
+
+        for profile in wanted.values():
+            self._ensure_profile(profile, owned.get(profile.name), targets, report)
+        for spec in specs:
+            self._cloudwatch.put_metric_alarm(**spec.put_metric_alarm_args(targets.topic_arn, targets.stack))
+        body = dashboard_body(
+            bundle,
+            namespace=targets.namespace,
+            region=targets.region,
+            account_id=targets.account_id,
+            stack=targets.stack,
+        )
+        self._cloudwatch.put_dashboard(DashboardName=targets.dashboard_name, DashboardBody=json.dumps(body))
+        report.updated.append(f"dashboard {targets.dashboard_name}")
+        self._ensure_admin_email(bundle.config.admin_email, targets, report)
+
+        # Deletions last: a failure above leaves everything that worked before in place.
+        for name, existing in owned.items():
+            if name not in wanted:
+                self._profiles.delete(existing.arn)
+                self._registry.delete(name)
+                report.deleted.append(f"inference profile {existing.name}")
+        stale_alarms = sorted(set(self._owned_alarm_names(targets)) - {s.name for s in specs})
+        if stale_alarms:
+            for batch in _batches(stale_alarms, 100):
+                self._cloudwatch.delete_alarms(AlarmNames=batch)
+            report.deleted.extend(f"alarm {n}" for n in stale_alarms)
+        for name in set(self._registry.entries()) - set(wanted):
+            self._registry.delete(name)
+
+        self._registry.put_state(
+            "applied", {"config_digest": config_digest(bundle), "applied_at": self._clock().isoformat()}
+        )
+        logger.info("reconciled", extra={"summary": report.summary()})
+        return report
+
+    def teardown(self, targets: Targets) -> Report:
+        report = Report()
+        for existing in self._profiles.owned(targets.stack_tag):
+            self._profiles.delete(existing.arn)
+            report.deleted.append(f"inference profile {existing.name}")
+        for name in self._registry.entries():
+            self._registry.delete(name)
+        alarms = self._owned_alarm_names(targets)
+        for batch in _batches(alarms, 100):
+            self._cloudwatch.delete_alarms(AlarmNames=batch)
+        report.deleted.extend(f"alarm {n}" for n in alarms)
+        self._cloudwatch.delete_dashboards(DashboardNames=[targets.dashboard_name])
+        report.deleted.append(f"dashboard {targets.dashboard_name}")
+        # The SNS topic (and with it every subscription) belongs to the stack and goes with it.
+        return report
+
+    # -- inference profiles --------------------------------------------------------------
+
+    def _ensure_profile(
+        self, profile: ResolvedProfile, existing: OwnedProfile | None, targets: Targets, report: Report
+    ) -> None:
+        source = model_source_arn(profile.model_id, profile.scope, targets.region, targets.account_id)
+        tags = {
+            **profile.tags,
+            STACK_TAG: targets.stack,
+            "tollgate:tenant": profile.tenant_id,
+            "tollgate:profile": profile.name,
+            "tollgate:source": source,
+        }
+        name = inference_profile_name(targets.stack, profile.name)
+        if existing is not None and existing.source_arn != source:
+            # The model of a profile cannot be changed in place: replace it (the ARN changes,
+            # the directory is updated below, and the gateway re-reads it).
+            self._profiles.delete(existing.arn)
+            report.deleted.append(f"inference profile {existing.name} (model changed)")
+            existing = None
+        if existing is None:
+            description = profile.description or f"Tollgate profile {profile.name} of tenant {profile.tenant_id}"
+            arn = self._profiles.create(name, description, source, tags)
+            report.created.append(f"inference profile {name}")
+        else:
+            arn = existing.arn
+            if self._profiles.retag(arn, existing.tags, tags):
+                report.updated.append(f"inference profile {name} tags")
+            else:
+                report.unchanged.append(f"inference profile {name}")
+        self._registry.put(
+            ProfileEntry(profile.name, arn, profile.tenant_id, profile.model_id, profile.scope, source), self._clock()
+        )
+
+    # -- alarms ----------------------------------------------------------------------------
+
+    def _alarms(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        for page in self._cloudwatch.get_paginator("describe_alarms").paginate(AlarmTypes=["MetricAlarm"], **kwargs):
+            yield from page.get("MetricAlarms", [])
+
+    def _owner(self, alarm_arn: str) -> str | None:
+        tags = self._cloudwatch.list_tags_for_resource(ResourceARN=alarm_arn).get("Tags", [])
+        return next((t["Value"] for t in tags if t["Key"] == STACK_TAG), None)
+
+    def _owned_alarm_names(self, targets: Targets) -> list[str]:
+        names = []
+        for name_format in ALARM_NAME_FORMATS:
+            for alarm in self._alarms(AlarmNamePrefix=name_format.format(profile="")):
+                if self._owner(alarm["AlarmArn"]) == targets.stack:
+                    names.append(alarm["AlarmName"])
+        return sorted(names)
+
+    def _check_alarm_ownership(self, specs: list[AlarmSpec], targets: Targets) -> None:
+        """Alarm names are per account and region: never take over another stack's alarm."""
+        for batch in _batches([s.name for s in specs], 100):
+            for alarm in self._alarms(AlarmNames=batch):
+                owner = self._owner(alarm["AlarmArn"])
+                if owner != targets.stack:
+                    raise ProvisioningError(
+                        f"alarm {alarm['AlarmName']} already exists and belongs to "
+                        f"{'stack ' + owner if owner else 'no Tollgate stack'}; rename the profile in config.json "
+                        "or delete that alarm"
+                    )
+
+    # -- notifications ---------------------------------------------------------------------
+
+    def _ensure_admin_email(self, email: str, targets: Targets, report: Report) -> None:
+        subscriptions = self._email_subscriptions(targets.topic_arn)
+        if email not in subscriptions:
+            self._sns.subscribe(
+                TopicArn=targets.topic_arn, Protocol="email", Endpoint=email, ReturnSubscriptionArn=True
+            )
+            report.created.append(f"email subscription {email} (confirm it from the mail AWS sends)")
+        previous = (self._registry.get_state("admin_email") or {}).get("email")
+        old_arn = subscriptions.get(previous or "")
+        if previous and previous != email and old_arn and old_arn.startswith("arn:"):
+            # A pending confirmation cannot be removed; AWS drops it after three days.
+            self._sns.unsubscribe(SubscriptionArn=old_arn)
+            report.deleted.append(f"email subscription {previous}")
+        self._registry.put_state("admin_email", {"email": email})
+
+    def _email_subscriptions(self, topic_arn: str) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for page in self._sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn):
+            for sub in page.get("Subscriptions", []):
+                if sub.get("Protocol") == "email":
+                    found[sub["Endpoint"]] = sub["SubscriptionArn"]
+        return found
+
+
+def _batches(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def targets_from(properties: Mapping[str, Any]) -> Targets:
+    missing = [
+        k
+        for k in ("StackName", "Region", "AccountId", "Namespace", "TopicArn", "DashboardName")
+        if not properties.get(k)
+    ]
+    if missing:
+        raise ProvisioningError(f"custom resource properties missing: {', '.join(missing)} (see template.yaml)")
+    return Targets(
+        stack=str(properties["StackName"]),
+        region=str(properties["Region"]),
+        account_id=str(properties["AccountId"]),
+        namespace=str(properties["Namespace"]),
+        topic_arn=str(properties["TopicArn"]),
+        dashboard_name=str(properties["DashboardName"]),
+    )

@@ -1,0 +1,1 @@
+"""Application services: the logic behind each function, with AWS behind tollgate.ports."""

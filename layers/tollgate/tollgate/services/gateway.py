@@ -1,0 +1,185 @@
+"""The gateway: pick the caller's profile, call Converse through it, charge one usage record.
+
+Per request this makes exactly two AWS calls: Converse, and one conditional PutItem of the
+usage record. The profile directory (profile -> application inference profile ARN) is read
+once per container; prices and ownership come from the bundled config.json/models.json.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from tollgate.config import ConfigBundle, ResolvedProfile
+from tollgate.errors import AccessDenied, BadRequest, InternalError, NotFound, ServiceUnavailable
+from tollgate.ports import ModelClient, ProfileDirectory, UsageStore
+from tollgate.pricing import PriceBook, PriceNotFoundError, TokenCounts
+from tollgate.usage import Route, UsageRecord
+
+logger = Logger(child=True)
+
+#: Headers of the reference sample's /invoke contract (plus our own name for the first).
+PROFILE_HEADERS = ("x-tollgate-profile", "inference-profile-id")
+TAGS_HEADER = "tags"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling, as established by the authorizer (never by request headers)."""
+
+    tenant_id: str
+    key_id: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    record: UsageRecord
+    response: dict[str, Any]
+
+
+def tokens_of(response: Mapping[str, Any]) -> TokenCounts:
+    usage = response.get("usage") or {}
+    try:
+        return TokenCounts(
+            input=int(usage.get("inputTokens", 0)),
+            output=int(usage.get("outputTokens", 0)),
+            cache_read=int(usage.get("cacheReadInputTokens", 0) or 0),
+            cache_write=int(usage.get("cacheWriteInputTokens", 0) or 0),
+        )
+    except (TypeError, ValueError) as exc:
+        raise InternalError(f"Bedrock returned unusable usage figures: {exc}") from exc
+
+
+def parse_tag_selector(raw: str) -> dict[str, str]:
+    """The reference sample's ``tags`` header: a JSON list of {"key","value"} (or a JSON object)."""
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        raise BadRequest('the tags header must be JSON, e.g. [{"key": "Application", "value": "Chat"}]') from None
+    if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+        return {str(k): v for k, v in value.items()}
+    if isinstance(value, list) and all(
+        isinstance(t, dict) and isinstance(t.get("key"), str) and isinstance(t.get("value"), str) for t in value
+    ):
+        return {t["key"]: t["value"] for t in value}
+    raise BadRequest('the tags header must be a list of {"key": ..., "value": ...} objects')
+
+
+class GatewayService:
+    def __init__(
+        self,
+        *,
+        bundle: ConfigBundle,
+        directory: ProfileDirectory,
+        model: ModelClient,
+        usage: UsageStore,
+        retention_days: int,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
+        self._bundle = bundle
+        self._prices = PriceBook(bundle.catalog)
+        self._directory = directory
+        self._model = model
+        self._usage = usage
+        self._retention_days = retention_days
+        self._clock = clock
+        self._monotonic = monotonic
+
+    # -- choosing the profile ----------------------------------------------------------------
+
+    def profile_named(self, caller: Caller, name: str) -> ResolvedProfile:
+        profile = self._bundle.profile(name)
+        if profile is None:
+            raise NotFound(f"profile {name!r} does not exist; your profiles: {self._names_of(caller)}")
+        if profile.tenant_id != caller.tenant_id:
+            raise AccessDenied(f"profile {name!r} is not one of your profiles; your profiles: {self._names_of(caller)}")
+        return profile
+
+    def profile_from_headers(self, caller: Caller, headers: Mapping[str, str]) -> ResolvedProfile:
+        """Select among the caller's own profiles by name header or by tags header."""
+        lowered = {k.lower(): v for k, v in headers.items()}
+        for header in PROFILE_HEADERS:
+            if lowered.get(header):
+                return self.profile_named(caller, lowered[header].strip())
+        if not lowered.get(TAGS_HEADER):
+            raise BadRequest(
+                "name the profile with the 'x-tollgate-profile' (or 'inference-profile-id') header, "
+                "or select it by its tags with the 'tags' header"
+            )
+        wanted = parse_tag_selector(lowered[TAGS_HEADER])
+        matching = [p for p in self._bundle.profiles() if all(p.tags.get(k) == v for k, v in wanted.items())]
+        mine = [p for p in matching if p.tenant_id == caller.tenant_id]
+        if len(mine) == 1:
+            return mine[0]
+        if len(mine) > 1:
+            raise BadRequest(
+                f"the tags match {len(mine)} of your profiles ({', '.join(p.name for p in mine)}); "
+                "add tags or name the profile"
+            )
+        if matching:
+            raise AccessDenied("the tags match no profile of yours")
+        raise NotFound(f"no profile has the tags {wanted}; your profiles: {self._names_of(caller)}")
+
+    def _names_of(self, caller: Caller) -> str:
+        return ", ".join(p.name for p in self._bundle.profiles_of(caller.tenant_id)) or "none"
+
+    # -- calling and charging ------------------------------------------------------------------
+
+    def converse(
+        self, caller: Caller, profile: ResolvedProfile, params: Mapping[str, Any], *, request_id: str, route: Route
+    ) -> Answer:
+        requested_at = self._clock()
+        try:
+            price = self._prices.price(profile.model_id, profile.scope, requested_at)
+        except PriceNotFoundError as exc:
+            # Never serve usage we cannot price: refuse before Bedrock is called.
+            logger.error("no price for profile", extra={"profile": profile.name, "error": str(exc)})
+            raise InternalError(f"profile {profile.name!r} cannot be priced right now; nothing was charged") from exc
+        arn = self._directory.arn_of(profile.name)
+        if arn is None:
+            raise ServiceUnavailable(f"profile {profile.name!r} is not provisioned yet; retry in a minute")
+
+        started = self._monotonic()
+        response = self._model.converse(arn, params)  # Bedrock errors propagate: nothing recorded
+        latency_ms = int((self._monotonic() - started) * 1000)
+
+        record = UsageRecord.charge(
+            request_id=request_id,
+            tenant_id=caller.tenant_id,
+            profile=profile.name,
+            route=route,
+            key_id=caller.key_id,
+            requested_at=requested_at,
+            tokens=tokens_of(response),
+            price=price,
+            latency_ms=latency_ms,
+            stop_reason=str(response.get("stopReason", "")),
+            retention_days=self._retention_days,
+        )
+        try:
+            self._usage.record(record)
+        except Exception as exc:
+            # Bedrock billed us but the call could not be metered: the answer is not handed out
+            # unmetered and the tenant is not charged. The record goes to the log so that our
+            # own Bedrock bill still reconciles (the cost is ours, not the tenant's).
+            logger.exception("usage record not written", extra={"unmetered_call": record.to_item()})
+            raise ServiceUnavailable("the request could not be metered; it was not charged, please retry") from exc
+        logger.info(
+            "charged",
+            extra={
+                "request_id": request_id,
+                "profile": profile.name,
+                "model_id": record.model_id,
+                "total_tokens": record.tokens.total,
+                "cost_usd": record.cost_usd,
+                "latency_ms": latency_ms,
+            },
+        )
+        return Answer(record=record, response=response)

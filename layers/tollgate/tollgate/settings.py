@@ -1,0 +1,68 @@
+"""Environment variables, parsed once into typed settings. Nothing else reads os.environ.
+
+Each function builds its settings on first use (not at import), so tests can set the
+environment per test and import a handler fresh.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tollgate.telemetry import DEFAULT_NAMESPACE
+
+
+class SettingsError(RuntimeError):
+    pass
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    region: str = Field(alias="AWS_REGION", min_length=1)
+    stack_name: str = Field(alias="TOLLGATE_STACK", min_length=1)
+    config_dir: Path = Field(alias="TOLLGATE_CONFIG_DIR", default=Path("/opt/tollgate-config"))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
+        env = dict(os.environ if environ is None else environ)
+        env.setdefault("AWS_REGION", env.get("AWS_DEFAULT_REGION", ""))
+        try:
+            return cls.model_validate(env)
+        except ValidationError as exc:
+            missing = ", ".join(
+                str(err["loc"][0]) + (" is not set" if err["type"] == "missing" else f": {err['msg']}")
+                for err in exc.errors()
+            )
+            raise SettingsError(
+                f"{cls.__name__}: {missing} (set by template.yaml; locally by tollgate_local)"
+            ) from None
+
+
+class AuthorizerSettings(_Settings):
+    tenant_table: str = Field(alias="TENANT_TABLE", min_length=1)
+
+
+class GatewaySettings(_Settings):
+    usage_table: str = Field(alias="USAGE_TABLE", min_length=1)
+    tenant_table: str = Field(alias="TENANT_TABLE", min_length=1)
+    retention_days: int = Field(alias="RECORD_RETENTION_DAYS", default=90, ge=1)
+    #: How long a container trusts its copy of the profile directory before re-reading it.
+    directory_ttl_seconds: int = Field(alias="DIRECTORY_TTL_SECONDS", default=300, ge=0)
+    bedrock_read_timeout: int = Field(alias="BEDROCK_READ_TIMEOUT_SECONDS", default=25, ge=1)
+
+
+class AggregatorSettings(_Settings):
+    trend_table: str = Field(alias="TREND_TABLE", min_length=1)
+    namespace: str = Field(alias="METRICS_NAMESPACE", default=DEFAULT_NAMESPACE, min_length=1)
+    #: How long a per-record "already aggregated" marker is kept; must exceed stream retention (24 h).
+    marker_ttl_days: int = Field(alias="MARKER_TTL_DAYS", default=7, ge=2)
+
+
+class ProvisionerSettings(_Settings):
+    tenant_table: str = Field(alias="TENANT_TABLE", min_length=1)
+    namespace: str = Field(alias="METRICS_NAMESPACE", default=DEFAULT_NAMESPACE, min_length=1)
