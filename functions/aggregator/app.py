@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from tollgate.services.aggregator import AggregatorService
 from tollgate.wiring import aggregator_service
 
-logger = Logger(service="tollgate-aggregator")
+logger = Logger(service="tollgate")
 tracer = Tracer(service="tollgate-aggregator")
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
@@ -21,7 +21,7 @@ def service() -> AggregatorService:
     return aggregator_service()
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return service().process(event, processor, context)

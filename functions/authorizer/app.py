@@ -6,12 +6,13 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.data_classes import APIGatewayAuthorizerTokenEvent, event_source
+from aws_lambda_powertools.utilities.data_classes import event_source
+from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import APIGatewayAuthorizerTokenEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from tollgate.services.authorizer import AuthorizerService
 from tollgate.wiring import authorizer_service
 
-logger = Logger(service="tollgate-authorizer")
+logger = Logger(service="tollgate")
 
 
 @cache
@@ -19,7 +20,7 @@ def service() -> AuthorizerService:
     return authorizer_service()
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @event_source(data_class=APIGatewayAuthorizerTokenEvent)
 def lambda_handler(event: APIGatewayAuthorizerTokenEvent, context: LambdaContext) -> dict[str, Any]:
     return service().authorize(event.authorization_token, event.method_arn)

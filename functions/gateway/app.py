@@ -20,7 +20,7 @@ from tollgate.errors import AccessDenied, BadRequest, InternalError, TollgateErr
 from tollgate.services.gateway import Answer, Caller, GatewayService
 from tollgate.wiring import gateway_service
 
-logger = Logger(service="tollgate-gateway")
+logger = Logger(service="tollgate")
 tracer = Tracer(service="tollgate-gateway")
 app = APIGatewayRestResolver()
 
@@ -131,7 +131,7 @@ def unexpected(error: Exception) -> Response[str]:
     )
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -12,7 +12,7 @@ from tollgate.provisioning import targets_from
 from tollgate.settings import ProvisionerSettings
 from tollgate.wiring import config_from_layer, provisioner
 
-logger = Logger(service="tollgate-provisioner")
+logger = Logger(service="tollgate")
 
 
 def provision(event: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -28,6 +28,6 @@ def provision(event: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     return physical_id, {"Summary": report.summary()[:1000]}
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
     run_custom_resource(event, context, provision)

@@ -233,6 +233,8 @@ _MESSAGES = {
 def _place(loc: tuple[int | str, ...]) -> str:
     parts: list[str] = []
     for item in loc:
+        if item == "[key]":  # pydantic's marker for "the key itself is invalid"
+            continue
         if isinstance(item, int):
             parts.append(f"[{item}]")
         else:

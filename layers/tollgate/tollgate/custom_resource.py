@@ -16,7 +16,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-logger = Logger(child=True)
+logger = Logger(service="tollgate", child=True)
 
 Opener = Callable[..., Any]
 #: Seconds before the Lambda deadline at which the watchdog gives up and reports FAILED.

@@ -25,7 +25,7 @@ from tollgate.alarms import ALARM_NAME_FORMATS, STACK_TAG, AlarmSpec, alarm_spec
 from tollgate.config import ConfigBundle, ResolvedProfile
 from tollgate.dashboard import dashboard_body
 
-logger = Logger(child=True)
+logger = Logger(service="tollgate", child=True)
 
 MAX_PROFILE_NAME = 64
 #: Geography prefix of Bedrock's system-defined cross-region inference profiles, by region prefix.
@@ -71,6 +71,8 @@ class Targets:
     namespace: str
     topic_arn: str
     dashboard_name: str
+    #: Where a snapshot of every applied configuration is kept ("" for none).
+    artifacts_bucket: str = ""
 
     @property
     def stack_tag(self) -> tuple[str, str]:
@@ -105,8 +107,10 @@ class Provisioner:
         cloudwatch: Any,
         sns: Any,
         registry: DynamoProfileRegistry,
+        s3: Any = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
+        self._s3 = s3
         self._profiles = profiles
         self._cloudwatch = cloudwatch
         self._sns = sns
@@ -151,11 +155,30 @@ class Provisioner:
         for name in set(self._registry.entries()) - set(wanted):
             self._registry.delete(name)
 
-        self._registry.put_state(
-            "applied", {"config_digest": config_digest(bundle), "applied_at": self._clock().isoformat()}
-        )
+        digest = config_digest(bundle)
+        applied_at = self._clock()
+        self._registry.put_state("applied", {"config_digest": digest, "applied_at": applied_at.isoformat()})
+        self._snapshot(bundle, targets, digest, applied_at, report)
         logger.info("reconciled", extra={"summary": report.summary()})
         return report
+
+    def _snapshot(self, bundle: ConfigBundle, targets: Targets, digest: str, at: datetime, report: Report) -> None:
+        """Keep what was applied, and when, in the artifacts bucket (an audit trail of prices)."""
+        if self._s3 is None or not targets.artifacts_bucket:
+            return
+        body = json.dumps(
+            {
+                "applied_at": at.isoformat(),
+                "config_digest": digest,
+                "changes": vars(report),
+                "config": bundle.config.model_dump(mode="json"),
+                "models": bundle.catalog.model_dump(mode="json"),
+            },
+            indent=2,
+        ).encode()
+        stamp = at.strftime("%Y%m%dT%H%M%SZ")
+        for key in (f"config/applied/{stamp}-{digest[:12]}.json", "config/current.json"):
+            self._s3.put_object(Bucket=targets.artifacts_bucket, Key=key, Body=body, ContentType="application/json")
 
     def teardown(self, targets: Targets) -> Report:
         report = Report()
@@ -168,8 +191,11 @@ class Provisioner:
         for batch in _batches(alarms, 100):
             self._cloudwatch.delete_alarms(AlarmNames=batch)
         report.deleted.extend(f"alarm {n}" for n in alarms)
-        self._cloudwatch.delete_dashboards(DashboardNames=[targets.dashboard_name])
-        report.deleted.append(f"dashboard {targets.dashboard_name}")
+        try:
+            self._cloudwatch.delete_dashboards(DashboardNames=[targets.dashboard_name])
+            report.deleted.append(f"dashboard {targets.dashboard_name}")
+        except (self._cloudwatch.exceptions.DashboardNotFoundError, self._cloudwatch.exceptions.ResourceNotFound):
+            pass  # already gone: CloudFormation may repeat a Delete, and it must still succeed
         # The SNS topic (and with it every subscription) belongs to the stack and goes with it.
         return report
 
@@ -283,4 +309,5 @@ def targets_from(properties: Mapping[str, Any]) -> Targets:
         namespace=str(properties["Namespace"]),
         topic_arn=str(properties["TopicArn"]),
         dashboard_name=str(properties["DashboardName"]),
+        artifacts_bucket=str(properties.get("ArtifactsBucket", "")),
     )

@@ -65,6 +65,7 @@ def provisioner(settings: ProvisionerSettings) -> Provisioner:
         cloudwatch=aws_client("cloudwatch", settings.region),
         sns=aws_client("sns", settings.region),
         registry=DynamoProfileRegistry(aws_client("dynamodb", settings.region), settings.tenant_table),
+        s3=aws_client("s3", settings.region),
     )
 
 

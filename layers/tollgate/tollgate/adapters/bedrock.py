@@ -108,6 +108,11 @@ def validate_request(params: Mapping[str, Any]) -> None:
     """Run botocore's parameter validation now, before anything is called or charged."""
     from botocore.validate import ParamValidator
 
+    # Converse only makes 'messages' optional for prompt-management ARNs, which a gateway
+    # calling through inference profiles never uses.
+    if not params.get("messages"):
+        raise BadRequest("'messages' is required: a non-empty list of Converse messages")
+
     report = ParamValidator().validate({"modelId": "validation-only", **params}, _converse_model().input_shape)
     if report.has_errors():
         raise BadRequest(report.generate_report().replace("\n", " ").strip())

@@ -28,7 +28,7 @@ from tollgate.ports import MetricsSink, TrendStore
 from tollgate.rollup import fold_metrics
 from tollgate.usage import UsageRecord
 
-logger = Logger(child=True)
+logger = Logger(service="tollgate", child=True)
 
 
 class PoisonRecordError(ValueError):

@@ -14,7 +14,7 @@ from tollgate.config import ConfigBundle
 from tollgate.keys import KeyStatus, bearer_token, hash_key
 from tollgate.ports import KeyStore
 
-logger = Logger(child=True)
+logger = Logger(service="tollgate", child=True)
 
 
 class Unauthorized(Exception):
@@ -45,7 +45,7 @@ class AuthorizerService:
             return self._deny(arn, f"the API key {found.key_id} has been revoked")
         if found.tenant_id not in self._bundle.config.tenants:
             return self._deny(arn, f"the API key {found.key_id} belongs to a tenant that no longer exists")
-        logger.append_keys(tenant_id=found.tenant_id, key_id=found.key_id)
+        logger.info("key accepted", extra={"tenant_id": found.tenant_id, "key_id": found.key_id})
         response = APIGatewayAuthorizerResponse(
             principal_id=found.tenant_id,
             region=arn.region,

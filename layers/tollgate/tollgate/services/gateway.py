@@ -22,7 +22,7 @@ from tollgate.ports import ModelClient, ProfileDirectory, UsageStore
 from tollgate.pricing import PriceBook, PriceNotFoundError, TokenCounts
 from tollgate.usage import Route, UsageRecord
 
-logger = Logger(child=True)
+logger = Logger(service="tollgate", child=True)
 
 #: Headers of the reference sample's /invoke contract (plus our own name for the first).
 PROFILE_HEADERS = ("x-tollgate-profile", "inference-profile-id")
