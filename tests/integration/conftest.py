@@ -1,0 +1,204 @@
+"""Integration tier: the real handlers in-process, AWS answered by moto, Bedrock by the stand-in.
+
+moto's ``mock_aws`` answers DynamoDB, SNS, SQS, S3 and CloudWatch in this process. Bedrock
+(control plane and Converse) is answered by tollgate_local's stand-in on a loopback port,
+through the standard ``AWS_ENDPOINT_URL_BEDROCK*`` variables: the same code path as in Lambda.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from tollgate.adapters.dynamodb import DynamoKeyStore, DynamoTrendStore, DynamoUsageStore
+from tollgate.config import ConfigBundle
+from tollgate.keys import KeyStatus, TenantKey, hash_key, issue_key
+from tollgate.provisioning import Targets
+from tollgate.settings import ProvisionerSettings
+from tollgate.wiring import provisioner
+from tollgate_local.bedrock import BedrockStandIn
+from tollgate_local.functions import LocalLambdaContext, load_handler_module
+from tollgate_local.sample_events import SAMPLE_KEY, SAMPLE_KEY_ID
+from tollgate_local.streams import StreamReader
+from tollgate_local.template import REPO_ROOT, create_tables
+
+EVENTS = REPO_ROOT / "events"
+STACK = "tollgate-test"
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+TABLES = {
+    "UsageTable": "tollgate-test-usage",
+    "TrendTable": "tollgate-test-trends",
+    "TenantTable": "tollgate-test-tenants",
+}
+
+
+def load_event(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((EVENTS / name).read_text())
+    return loaded
+
+
+@pytest.fixture
+def standin(monkeypatch: pytest.MonkeyPatch) -> Iterator[BedrockStandIn]:
+    app = BedrockStandIn(region=REGION, account_id=ACCOUNT)
+    server = app.serve()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK", server.url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", server.url)
+    yield app
+    server.stop()
+
+
+@dataclass
+class Stack:
+    """The stack's resources in moto, provisioned from config.json, with a key per tenant."""
+
+    bundle: ConfigBundle
+    standin: BedrockStandIn
+    targets: Targets
+    queue_url: str
+    keys: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def dynamodb(self) -> Any:
+        return boto3.client("dynamodb", region_name=REGION)
+
+    @property
+    def usage(self) -> DynamoUsageStore:
+        return DynamoUsageStore(self.dynamodb, TABLES["UsageTable"])
+
+    @property
+    def trends(self) -> DynamoTrendStore:
+        return DynamoTrendStore(self.dynamodb, TABLES["TrendTable"])
+
+    @property
+    def key_store(self) -> DynamoKeyStore:
+        return DynamoKeyStore(self.dynamodb, TABLES["TenantTable"])
+
+    def stream(self) -> StreamReader:
+        arn = self.dynamodb.describe_table(TableName=TABLES["UsageTable"])["Table"]["LatestStreamArn"]
+        return StreamReader(boto3.client("dynamodbstreams", region_name=REGION), arn, REGION)
+
+    def handler(self, name: str) -> Callable[[dict[str, Any]], Any]:
+        module = load_handler_module(name)
+        self.modules[name] = module
+        return lambda event: module.lambda_handler(event, LocalLambdaContext(function_name=f"{STACK}-{name}"))
+
+    modules: dict[str, ModuleType] = field(default_factory=dict)
+
+
+@pytest.fixture
+def stack(standin: BedrockStandIn, bundle: ConfigBundle, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    with mock_aws():
+        create_tables(boto3.client("dynamodb", region_name=REGION), TABLES)
+        topic_arn = boto3.client("sns", region_name=REGION).create_topic(Name=f"{STACK}-alerts")["TopicArn"]
+        queue_url = boto3.client("sqs", region_name=REGION).create_queue(QueueName=f"{STACK}-failures")["QueueUrl"]
+        boto3.client("s3", region_name=REGION).create_bucket(Bucket=f"{STACK}-artifacts")
+        for name, value in {
+            "TOLLGATE_STACK": STACK,
+            "TOLLGATE_CONFIG_DIR": str(REPO_ROOT),
+            "USAGE_TABLE": TABLES["UsageTable"],
+            "TREND_TABLE": TABLES["TrendTable"],
+            "TENANT_TABLE": TABLES["TenantTable"],
+            "METRICS_NAMESPACE": "Tollgate",
+        }.items():
+            monkeypatch.setenv(name, value)
+        targets = Targets(
+            stack=STACK,
+            region=REGION,
+            account_id=ACCOUNT,
+            namespace="Tollgate",
+            topic_arn=topic_arn,
+            dashboard_name=f"{STACK}-tollgate",
+            artifacts_bucket=f"{STACK}-artifacts",
+        )
+        provisioner(ProvisionerSettings.from_env()).reconcile(bundle, targets)
+        built = Stack(bundle=bundle, standin=standin, targets=targets, queue_url=queue_url)
+        keys = built.key_store
+        for tenant in bundle.config.tenants:
+            issued = issue_key(tenant, datetime.now(UTC))
+            keys.add(issued.record)
+            built.keys[tenant] = issued.secret
+        keys.add(TenantKey(hash_key(SAMPLE_KEY), SAMPLE_KEY_ID, "acme", KeyStatus.ACTIVE, datetime.now(UTC), "events/"))
+        standin.reset()
+        yield built
+
+
+class CfnResponses:
+    """A stand-in for CloudFormation's pre-signed response URL: keeps what is PUT to it."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_PUT(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                outer.bodies.append(json.loads(self.rfile.read(length)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/response"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def cfn_responses() -> Iterator[CfnResponses]:
+    responses = CfnResponses()
+    yield responses
+    responses.close()
+
+
+EMF_LINE = re.compile(r'^\{.*"_aws".*\}$')
+
+
+@dataclass(frozen=True)
+class Datapoint:
+    namespace: str
+    name: str
+    dimensions: tuple[tuple[str, str], ...]
+    timestamp_ms: int
+    value: Decimal
+
+
+def emf_datapoints(stdout: str) -> list[Datapoint]:
+    """Every metric value in the EMF documents printed to stdout, as CloudWatch would read them."""
+    points = []
+    for line in stdout.splitlines():
+        if not EMF_LINE.match(line.strip()):
+            continue
+        document = json.loads(line, parse_float=Decimal)
+        meta = document["_aws"]
+        for directive in meta["CloudWatchMetrics"]:
+            for dimension_set in directive["Dimensions"]:
+                dims = tuple(sorted((d, str(document[d])) for d in dimension_set))
+                for metric in directive["Metrics"]:
+                    raw = document[metric["Name"]]
+                    for value in raw if isinstance(raw, list) else [raw]:
+                        points.append(
+                            Datapoint(directive["Namespace"], metric["Name"], dims, meta["Timestamp"], Decimal(value))
+                        )
+    return points
+
+
+def sum_of(points: list[Datapoint], name: str, dims: tuple[tuple[str, str], ...] | None = None) -> Decimal:
+    return sum((p.value for p in points if p.name == name and (dims is None or p.dimensions == dims)), Decimal(0))

@@ -1,0 +1,143 @@
+"""config.json / models.json validation: every mistake named with file, place and fix."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tollgate.config import ConfigBundle, ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = json.loads((REPO / "config.json").read_text())
+MODELS = json.loads((REPO / "models.json").read_text())
+
+
+def problems(config: Any = None, models: Any = None, *, config_text: str | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        ConfigBundle.from_texts(
+            config_text if config_text is not None else json.dumps(config if config is not None else CONFIG),
+            json.dumps(models if models is not None else MODELS),
+        )
+    return [str(p) for p in caught.value.problems]
+
+
+def edited(source: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    data = copy.deepcopy(source)
+    *parents, last = path.split("/")
+    node = data
+    for part in parents:
+        node = node[part]
+    if value is DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return data
+
+
+DELETE = object()
+
+
+def test_the_shipped_files_are_valid(bundle: ConfigBundle) -> None:
+    assert len(bundle.config.tenants) >= 3
+    assert len(bundle.config.profiles) >= 5
+    assert len(bundle.catalog.models) >= 6
+
+
+def test_a_profile_of_an_unknown_tenant_is_named() -> None:
+    found = problems(edited(CONFIG, "profiles/acme-chat/tenant", "umbrella"))
+    assert found == [
+        "config.json: profiles.acme-chat.tenant: tenant 'umbrella' is not defined under 'tenants' "
+        "(defined: acme, globex, initech)"
+    ]
+
+
+def test_a_model_without_prices_is_named_with_the_known_ones() -> None:
+    (found,) = problems(edited(CONFIG, "profiles/acme-search/model", "amazon.nova-ultra-v9:0"))
+    assert found.startswith("config.json: profiles.acme-search.model: model 'amazon.nova-ultra-v9:0' has no prices in")
+    assert "amazon.nova-lite-v1:0" in found
+
+
+def test_a_scope_the_model_is_not_priced_for() -> None:
+    (found,) = problems(edited(CONFIG, "profiles/initech-analytics/scope", "in-region"))
+    assert found == (
+        "config.json: profiles.initech-analytics.scope: models.json has no 'in-region' price for "
+        "meta.llama3-3-70b-instruct-v1:0; priced scopes: cross-region"
+    )
+
+
+def test_misspelt_field_and_bad_name_are_both_reported_at_once() -> None:
+    config = edited(CONFIG, "defaults/cost_treshold", "1")
+    config["profiles"]["bad name!"] = config["profiles"]["acme-chat"]
+    found = problems(config)
+    assert (
+        "config.json: defaults.cost_treshold: is not a known field (check the spelling; see README 'config.json')"
+        in found
+    )
+    assert any(p.startswith("config.json: profiles.bad name!: 'bad name!' is not valid: profile names") for p in found)
+
+
+def test_reserved_tag_prefixes_are_refused() -> None:
+    (found,) = problems(edited(CONFIG, "profiles/acme-chat/tags", {"tollgate:stack": "x"}))
+    assert (
+        found == "config.json: profiles.acme-chat.tags.tollgate:stack: "
+        "tag keys starting with 'tollgate:' are reserved; rename the tag"
+    )
+
+
+def test_missing_required_field() -> None:
+    assert problems(edited(CONFIG, "admin_email", DELETE)) == ["config.json: admin_email: is required"]
+
+
+def test_json_syntax_errors_give_line_and_column() -> None:
+    (found,) = problems(config_text='{\n  "admin_email": "a@b.c",\n  "defaults": {,}\n}')
+    assert found.startswith("config.json: line 3 column")
+
+
+def test_duplicate_keys_are_an_error_not_silently_the_last_one() -> None:
+    text = json.dumps(CONFIG)[:-1] + ', "admin_email": "other@example.com"}'
+    assert problems(config_text=text) == [
+        "config.json: the key 'admin_email' appears twice in one object; keep only one"
+    ]
+
+
+def test_prices_per_1k_tokens_are_refused_with_the_fix() -> None:
+    (found,) = problems(models=edited(MODELS, "unit", "USD per 1K tokens"))
+    assert "unit must be exactly 'USD per 1M tokens'" in found
+    assert "multiplying them by 1000" in found
+
+
+def test_a_price_with_more_than_six_decimals_is_refused() -> None:
+    models = copy.deepcopy(MODELS)
+    models["models"]["amazon.nova-micro-v1:0"]["prices"][0]["input"] = "0.0000351"
+    (found,) = problems(models=models)
+    assert found.startswith(
+        "models.json: models.amazon.nova-micro-v1:0.prices[0].input: 0.0000351 has more than 6 decimals"
+    )
+
+
+def test_a_caching_model_needs_cache_prices() -> None:
+    models = copy.deepcopy(MODELS)
+    del models["models"]["amazon.nova-pro-v1:0"]["prices"][1]["cache_read"]
+    (found,) = problems(models=models)
+    assert found.startswith("models.json: models.amazon.nova-pro-v1:0.prices[1]: the model supports prompt caching")
+
+
+def test_negative_thresholds_are_refused() -> None:
+    (found,) = problems(edited(CONFIG, "profiles/acme-chat/thresholds", {"requests_per_min_threshold": 0}))
+    assert found.startswith("config.json: profiles.acme-chat.thresholds.requests_per_min_threshold:")
+
+
+def test_overrides_fall_back_to_defaults(bundle: ConfigBundle) -> None:
+    coder = bundle.profile("initech-coder")
+    assert coder is not None
+    assert coder.requests_per_min_threshold == 20
+    assert coder.tokens_per_min_threshold == bundle.config.defaults.tokens_per_min_threshold
+    assert coder.tags["TenantID"] == "initech"  # tenant tags flow into every profile
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"config\.json: file not found"):
+        ConfigBundle.load_dir(tmp_path)

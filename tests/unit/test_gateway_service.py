@@ -1,0 +1,137 @@
+"""The gateway's decisions, with fakes for Bedrock and the usage table."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from tollgate.config import ConfigBundle
+from tollgate.errors import AccessDenied, BadRequest, InternalError, NotFound, ServiceUnavailable, UpstreamError
+from tollgate.services.gateway import Caller, GatewayService
+from tollgate.usage import UsageRecord
+
+ACME = Caller("acme", "key1")
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+PARAMS = {"messages": [{"role": "user", "content": [{"text": "hi"}]}]}
+
+
+class FakeModel:
+    def __init__(self, response: dict[str, Any] | Exception):
+        self.response = response
+        self.calls: list[str] = []
+
+    def converse(self, model_arn: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        self.calls.append(model_arn)
+        if isinstance(self.response, Exception):
+            raise self.response
+        return self.response
+
+
+class FakeUsage:
+    def __init__(self, fail: bool = False):
+        self.records: list[UsageRecord] = []
+        self.fail = fail
+
+    def record(self, record: UsageRecord) -> None:
+        if self.fail:
+            raise RuntimeError("DynamoDB unavailable")
+        self.records.append(record)
+
+
+class FakeDirectory:
+    def __init__(self, arns: dict[str, str]):
+        self.arns = arns
+
+    def arn_of(self, profile: str) -> str | None:
+        return self.arns.get(profile)
+
+
+ANSWER = {
+    "output": {"message": {"role": "assistant", "content": [{"text": "hello"}]}},
+    "stopReason": "end_turn",
+    "usage": {"inputTokens": 1000, "outputTokens": 200, "totalTokens": 1200},
+    "metrics": {"latencyMs": 300},
+}
+
+
+def gateway(
+    bundle: ConfigBundle, model: FakeModel, usage: FakeUsage, arns: dict[str, str] | None = None, clock: datetime = NOW
+) -> GatewayService:
+    directory = FakeDirectory(
+        arns if arns is not None else {p.name: f"arn:profile/{p.name}" for p in bundle.profiles()}
+    )
+    return GatewayService(
+        bundle=bundle, directory=directory, model=model, usage=usage, retention_days=90, clock=lambda: clock
+    )
+
+
+def test_a_call_through_an_own_profile_is_charged_once(bundle: ConfigBundle) -> None:
+    model, usage = FakeModel(ANSWER), FakeUsage()
+    service = gateway(bundle, model, usage)
+    answer = service.converse(ACME, service.profile_named(ACME, "acme-chat"), PARAMS, request_id="r1", route="converse")
+    # Called through the profile's application inference profile ARN, never the bare model id
+    assert model.calls == ["arn:profile/acme-chat"]
+    (record,) = usage.records
+    assert record == answer.record
+    # Claude Haiku 4.5, global: $1 in / $5 out per 1M -> 1000 * 1e-6 + 200 * 5e-6 = $0.002
+    assert record.cost_usd == "0.002"
+    assert record.price_version == "anthropic.claude-haiku-4-5-20251001-v1:0@global@2025-10-15"
+    assert (record.tenant_id, record.profile, record.key_id) == ("acme", "acme-chat", "key1")
+
+
+def test_another_tenants_profile_is_forbidden_and_unknown_ones_not_found(bundle: ConfigBundle) -> None:
+    service = gateway(bundle, FakeModel(ANSWER), FakeUsage())
+    with pytest.raises(AccessDenied, match="'globex-assistant' is not one of your profiles"):
+        service.profile_named(ACME, "globex-assistant")
+    with pytest.raises(NotFound, match="your profiles: acme-chat, acme-search"):
+        service.profile_named(ACME, "nope")
+
+
+def test_headers_select_among_the_callers_own_profiles(bundle: ConfigBundle) -> None:
+    service = gateway(bundle, FakeModel(ANSWER), FakeUsage())
+    assert service.profile_from_headers(ACME, {"inference-profile-id": "acme-search"}).name == "acme-search"
+    assert service.profile_from_headers(ACME, {"X-Tollgate-Profile": "acme-chat"}).name == "acme-chat"
+    by_tags = service.profile_from_headers(ACME, {"tags": '[{"key": "Application", "value": "Chat"}]'})
+    assert by_tags.name == "acme-chat"
+    with pytest.raises(BadRequest, match="match 2 of your profiles"):
+        service.profile_from_headers(ACME, {"tags": '{"Environment": "prod"}'})
+    # A tag that only another tenant's profiles carry can never reach them
+    with pytest.raises(AccessDenied, match="match no profile of yours"):
+        service.profile_from_headers(ACME, {"tags": '[{"key": "TenantID", "value": "globex"}]'})
+    with pytest.raises(BadRequest, match="name the profile"):
+        service.profile_from_headers(ACME, {})
+    with pytest.raises(BadRequest, match="must be JSON"):
+        service.profile_from_headers(ACME, {"tags": "Application=Chat"})
+
+
+def test_bedrock_errors_leave_no_record(bundle: ConfigBundle) -> None:
+    usage = FakeUsage()
+    service = gateway(bundle, FakeModel(UpstreamError("ThrottlingException", 429, "slow down")), usage)
+    with pytest.raises(UpstreamError) as raised:
+        service.converse(ACME, service.profile_named(ACME, "acme-chat"), PARAMS, request_id="r", route="converse")
+    assert raised.value.status == 429
+    assert usage.records == []
+
+
+def test_an_unpriceable_call_is_refused_before_bedrock_is_called(bundle: ConfigBundle) -> None:
+    model, usage = FakeModel(ANSWER), FakeUsage()
+    service = gateway(bundle, model, usage, clock=datetime(2020, 1, 1, tzinfo=UTC))
+    with pytest.raises(InternalError, match="cannot be priced"):
+        service.converse(ACME, service.profile_named(ACME, "acme-chat"), PARAMS, request_id="r", route="converse")
+    assert model.calls == []
+
+
+def test_an_unprovisioned_profile_is_a_503_and_not_called(bundle: ConfigBundle) -> None:
+    model = FakeModel(ANSWER)
+    service = gateway(bundle, model, FakeUsage(), arns={})
+    with pytest.raises(ServiceUnavailable, match="not provisioned yet"):
+        service.converse(ACME, service.profile_named(ACME, "acme-chat"), PARAMS, request_id="r", route="converse")
+    assert model.calls == []
+
+
+def test_an_answer_that_cannot_be_metered_is_not_handed_out(bundle: ConfigBundle) -> None:
+    service = gateway(bundle, FakeModel(ANSWER), FakeUsage(fail=True))
+    with pytest.raises(ServiceUnavailable, match="could not be metered"):
+        service.converse(ACME, service.profile_named(ACME, "acme-chat"), PARAMS, request_id="r", route="converse")
