@@ -122,14 +122,14 @@ class Provisioner:
     def reconcile(self, bundle: ConfigBundle, targets: Targets) -> Report:
         report = Report()
         specs = alarm_specs(bundle, targets.namespace)
-        self._check_alarm_ownership(specs, targets)
+        existing_alarms = self._check_alarm_ownership(specs, targets)
         wanted = {p.name: p for p in bundle.profiles()}
         owned = {p.profile: p for p in self._profiles.owned(targets.stack_tag)}
 
         for profile in wanted.values():
             self._ensure_profile(profile, owned.get(profile.name), targets, report)
         for spec in specs:
-            self._cloudwatch.put_metric_alarm(**spec.put_metric_alarm_args(targets.topic_arn, targets.stack))
+            self._ensure_alarm(spec, existing_alarms.get(spec.name), targets, report)
         body = dashboard_body(
             bundle,
             namespace=targets.namespace,
@@ -137,8 +137,7 @@ class Provisioner:
             account_id=targets.account_id,
             stack=targets.stack,
         )
-        self._cloudwatch.put_dashboard(DashboardName=targets.dashboard_name, DashboardBody=json.dumps(body))
-        report.updated.append(f"dashboard {targets.dashboard_name}")
+        self._ensure_dashboard(json.dumps(body, sort_keys=True), targets, report)
         self._ensure_admin_email(bundle.config.admin_email, targets, report)
 
         # Deletions last: a failure above leaves everything that worked before in place.
@@ -196,6 +195,7 @@ class Provisioner:
             report.deleted.append(f"dashboard {targets.dashboard_name}")
         except (self._cloudwatch.exceptions.DashboardNotFoundError, self._cloudwatch.exceptions.ResourceNotFound):
             pass  # already gone: CloudFormation may repeat a Delete, and it must still succeed
+        self._registry.put_state("dashboard", {})  # a stack created again under this name creates it anew
         # The SNS topic (and with it every subscription) belongs to the stack and goes with it.
         return report
 
@@ -251,8 +251,12 @@ class Provisioner:
                     names.append(alarm["AlarmName"])
         return sorted(names)
 
-    def _check_alarm_ownership(self, specs: list[AlarmSpec], targets: Targets) -> None:
-        """Alarm names are per account and region: never take over another stack's alarm."""
+    def _check_alarm_ownership(self, specs: list[AlarmSpec], targets: Targets) -> dict[str, dict[str, Any]]:
+        """Alarm names are per account and region: never take over another stack's alarm.
+
+        Returns the alarms of ``specs`` that exist already (all of them this stack's own).
+        """
+        existing: dict[str, dict[str, Any]] = {}
         for batch in _batches([s.name for s in specs], 100):
             for alarm in self._alarms(AlarmNames=batch):
                 owner = self._owner(alarm["AlarmArn"])
@@ -262,6 +266,36 @@ class Provisioner:
                         f"{'stack ' + owner if owner else 'no Tollgate stack'}; rename the profile in config.json "
                         "or delete that alarm"
                     )
+                existing[alarm["AlarmName"]] = alarm
+        return existing
+
+    def _ensure_alarm(self, spec: AlarmSpec, existing: dict[str, Any] | None, targets: Targets, report: Report) -> None:
+        args = spec.put_metric_alarm_args(targets.topic_arn, targets.stack)
+        if existing is not None and _alarm_matches(existing, args):
+            report.unchanged.append(f"alarm {spec.name}")
+            return
+        self._cloudwatch.put_metric_alarm(**args)
+        (report.created if existing is None else report.updated).append(f"alarm {spec.name}")
+
+    # -- dashboard -------------------------------------------------------------------------
+
+    def _ensure_dashboard(self, body: str, targets: Targets, report: Report) -> None:
+        """Put the dashboard (always: that also restores one deleted by hand) and report what changed.
+
+        What was put last is remembered as a digest in the registry, so a redeploy that changes
+        nothing says so without reading the dashboard back.
+        """
+        digest = hashlib.sha256(body.encode()).hexdigest()
+        previous = self._registry.get_state("dashboard") or {}
+        self._cloudwatch.put_dashboard(DashboardName=targets.dashboard_name, DashboardBody=body)
+        label = f"dashboard {targets.dashboard_name}"
+        if previous.get("name") != targets.dashboard_name:
+            report.created.append(label)
+        elif previous.get("digest") != digest:
+            report.updated.append(label)
+        else:
+            report.unchanged.append(label)
+        self._registry.put_state("dashboard", {"name": targets.dashboard_name, "digest": digest})
 
     # -- notifications ---------------------------------------------------------------------
 
@@ -287,6 +321,35 @@ class Provisioner:
                 if sub.get("Protocol") == "email":
                     found[sub["Endpoint"]] = sub["SubscriptionArn"]
         return found
+
+
+def _alarm_matches(alarm: Mapping[str, Any], args: Mapping[str, Any]) -> bool:
+    """Whether an existing alarm (as DescribeAlarms returns it) already is what ``args`` would put."""
+    for key, wanted in args.items():
+        if key == "Tags":
+            continue  # ignored by PutMetricAlarm on an existing alarm; ownership is checked apart
+        current = alarm.get(key)
+        if key == "Dimensions":
+            if sorted((d["Name"], d["Value"]) for d in current or []) != sorted(
+                (d["Name"], d["Value"]) for d in wanted
+            ):
+                return False
+        elif key in ("AlarmActions", "OKActions"):
+            if sorted(current or []) != sorted(wanted):
+                return False
+        elif key == "Threshold":
+            if current is None or float(current) != float(wanted):
+                return False
+        elif current != wanted:
+            return False
+    # Nothing set by hand that a put would remove.
+    return not (
+        alarm.get("InsufficientDataActions")
+        or alarm.get("Metrics")
+        or alarm.get("ExtendedStatistic")
+        or alarm.get("Unit")
+        or alarm.get("ThresholdMetricId")
+    )
 
 
 def _batches(items: list[str], size: int) -> Iterator[list[str]]:

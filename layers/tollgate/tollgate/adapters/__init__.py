@@ -20,7 +20,7 @@ def aws_client(service: str, region: str, *, max_attempts: int = 3, read_timeout
         service,  # type: ignore[call-overload]
         region_name=region,
         config=Config(
-            retries={"mode": "standard", "max_attempts": max_attempts},
+            retries={"mode": "standard", "total_max_attempts": max_attempts},
             connect_timeout=3,
             read_timeout=read_timeout,
             user_agent_extra=USER_AGENT,
