@@ -1,0 +1,1 @@
+"""The `tollgate` command: config checks, keys, reports, workloads and local mode."""

@@ -1,0 +1,139 @@
+"""A realistic workload through the real HTTP API, with the unmodified boto3 bedrock-runtime client.
+
+Each tenant gets its own client, made with ``AWS_BEARER_TOKEN_BEDROCK=<tenant key>`` and
+``endpoint_url=<gateway URL>``: exactly what a tenant's code does.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+_TOPICS = (
+    "the renewal terms of a cloud hosting contract", "why the invoice total changed this month",
+    "a polite reply to a customer asking for a refund", "the risks of deploying on a Friday",
+    "how to read a flame graph", "a summary of last quarter's support tickets",
+    "three names for a coffee subscription service", "the difference between p50 and p99 latency",
+)  # fmt: skip
+_ASKS = ("Summarise", "Explain briefly", "Write a short note about", "List the key points of", "Draft")
+_ENV_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Caller:
+    tenant: str
+    api_key: str
+    profiles: tuple[str, ...]
+    caching: frozenset[str] = frozenset()  # profiles whose model supports prompt caching
+
+
+@dataclass
+class TenantTally:
+    requests: int = 0
+    succeeded: int = 0
+    throttled: int = 0
+    failed: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_tokens: int = 0
+    cost_usd: Decimal = Decimal(0)
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+def bedrock_client(api_url: str, api_key: str, region: str) -> Any:
+    """A stock bedrock-runtime client authenticating with the tenant's key, as the tenant's code would."""
+    with _ENV_LOCK:  # botocore reads the token from the environment when the client is made
+        previous = os.environ.get("AWS_BEARER_TOKEN_BEDROCK")
+        os.environ["AWS_BEARER_TOKEN_BEDROCK"] = api_key
+        try:
+            return boto3.session.Session().client(
+                "bedrock-runtime",
+                region_name=region,
+                endpoint_url=api_url,
+                config=Config(retries={"mode": "standard", "max_attempts": 1}, read_timeout=60),
+            )
+        finally:
+            if previous is None:
+                del os.environ["AWS_BEARER_TOKEN_BEDROCK"]
+            else:
+                os.environ["AWS_BEARER_TOKEN_BEDROCK"] = previous
+
+
+def request_body(rng: random.Random, index: int, caching: bool) -> dict[str, Any]:
+    """One Converse request: prompts of varied length, varied maxTokens, some cached system prompts."""
+    prompt = f"{rng.choice(_ASKS)} {rng.choice(_TOPICS)}. " + "Add detail. " * rng.randint(0, 40) + f"(#{index})"
+    body: dict[str, Any] = {
+        "messages": [{"role": "user", "content": [{"text": prompt}]}],
+        "inferenceConfig": {"maxTokens": rng.choice([64, 256, 512, 1024])},
+    }
+    if caching and rng.random() < 0.4:
+        body["system"] = [
+            {"text": "You are the support assistant of a SaaS company. " + "Follow the style guide. " * 60},
+            {"cachePoint": {"type": "default"}},
+        ]
+    return body
+
+
+def run_load(
+    api_url: str,
+    region: str,
+    callers: Sequence[Caller],
+    *,
+    requests: int,
+    concurrency: int = 4,
+    seed: int = 1,
+    on_done: Callable[[], None] = lambda: None,
+) -> dict[str, TenantTally]:
+    """Send ``requests`` requests spread over the callers' profiles; tally what each tenant was charged."""
+    rng = random.Random(seed)  # noqa: S311 - a reproducible workload, not security
+    clients = {c.tenant: bedrock_client(api_url, c.api_key, region) for c in callers}
+    plan = []
+    for index in range(requests):
+        caller = rng.choice(callers)
+        profile = rng.choice(caller.profiles)
+        plan.append((caller.tenant, profile, request_body(rng, index, profile in caller.caching)))
+    tallies = {c.tenant: TenantTally() for c in callers}
+    lock = threading.Lock()
+
+    def send(item: tuple[str, str, dict[str, Any]]) -> None:
+        tenant, profile, body = item
+        outcome: str | None = None
+        try:
+            answer = clients[tenant].converse(modelId=profile, **body)
+        except ClientError as error:
+            outcome = error.response["Error"]["Code"]
+            answer = None
+        except BotoCoreError as error:  # connection refused, timeout: the gateway is not answering
+            outcome = type(error).__name__
+            answer = None
+        with lock:
+            tally = tallies[tenant]
+            tally.requests += 1
+            if answer is not None:
+                usage = answer["usage"]
+                headers = answer["ResponseMetadata"]["HTTPHeaders"]
+                tally.succeeded += 1
+                tally.input_tokens += usage["inputTokens"]
+                tally.output_tokens += usage["outputTokens"]
+                tally.cache_tokens += usage.get("cacheReadInputTokens", 0) + usage.get("cacheWriteInputTokens", 0)
+                tally.cost_usd += Decimal(headers["x-tollgate-cost-usd"])
+            elif outcome == "ThrottlingException":
+                tally.throttled += 1
+            else:
+                tally.failed += 1
+                tally.errors[str(outcome)] = tally.errors.get(str(outcome), 0) + 1
+        on_done()
+
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        list(pool.map(send, plan))
+    return tallies

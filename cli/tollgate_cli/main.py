@@ -1,0 +1,351 @@
+"""``tollgate``: check the configuration, manage tenant keys, report costs, send workloads, run locally."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from tollgate.adapters.dynamodb import DynamoKeyStore, DynamoTrendStore
+from tollgate.config import ConfigBundle, ConfigError
+from tollgate.keys import issue_key
+from tollgate.money import format_usd
+
+from tollgate_cli import report
+from tollgate_cli.load import Caller, run_load
+from tollgate_cli.target import Target, TargetError, resolve
+
+out = Console()
+err = Console(stderr=True)
+
+
+class UsageError(Exception):
+    """A mistake in how the command was called; the message says how to call it."""
+
+
+# ------------------------------------------------------------------------------ config
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    bundle = ConfigBundle.load_dir(Path(args.dir))
+    profiles = bundle.profiles()
+    out.print(
+        f"[green]ok[/green] config.json and models.json are valid: {len(bundle.config.tenants)} tenants, "
+        f"{len(profiles)} profiles, {len(bundle.catalog.models)} models"
+    )
+    table = Table("profile", "tenant", "model", "scope", "cost/5min", "tokens/min", "requests/min")
+    for p in profiles:
+        table.add_row(
+            p.name,
+            p.tenant_id,
+            p.model_id,
+            p.scope,
+            f"${p.cost_threshold}",
+            str(p.tokens_per_min_threshold),
+            str(p.requests_per_min_threshold),
+        )
+    out.print(table)
+    return 0
+
+
+# ------------------------------------------------------------------------------ keys
+
+
+def _target(args: argparse.Namespace) -> Target:
+    return resolve(local=args.local, stack=args.stack, region=args.region)
+
+
+def _keys(target: Target) -> DynamoKeyStore:
+    return DynamoKeyStore(target.client("dynamodb"), target.resource("TenantTable"))
+
+
+def cmd_keys_issue(args: argparse.Namespace) -> int:
+    bundle = ConfigBundle.load_dir(Path(args.dir))
+    if args.tenant not in bundle.config.tenants:
+        known = ", ".join(sorted(bundle.config.tenants))
+        raise UsageError(f"tenant {args.tenant!r} is not in config.json (tenants: {known}); add it and deploy first")
+    target = _target(args)
+    issued = issue_key(args.tenant, datetime.now(UTC), label=args.label)
+    _keys(target).add(issued.record)
+    err.print(f"issued key [bold]{issued.record.key_id}[/bold] for tenant {args.tenant} on {target.name}.")
+    err.print("It is shown once and stored only as a hash: give it to the tenant now.")
+    print(issued.secret)  # stdout alone, so that `KEY=$(tollgate keys issue acme)` works
+    return 0
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    keys = _keys(_target(args)).list(args.tenant)
+    table = Table("key id", "tenant", "status", "created", "label", "revoked")
+    for k in keys:
+        revoked = k.revoked_at.isoformat(timespec="seconds") if k.revoked_at else ""
+        table.add_row(
+            k.key_id, k.tenant_id, str(k.status), k.created_at.isoformat(timespec="seconds"), k.label, revoked
+        )
+    out.print(table)
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    target = _target(args)
+    revoked = _keys(target).revoke(args.key_id)
+    if revoked is None:
+        raise UsageError(f"no key {args.key_id} on {target.name}; `tollgate keys list` shows the key ids")
+    err.print(
+        f"revoked key {revoked.key_id} of tenant {revoked.tenant_id}. The API refuses it once the authorizer's "
+        "cached answer expires (AuthorizerCacheSeconds, 60 s by default)."
+    )
+    return 0
+
+
+# ------------------------------------------------------------------------------ report
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    try:
+        period = report.Period.parse(args.period, datetime.now(UTC).date())
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    by = report.GroupBy(args.by)
+    target = _target(args)
+    trends = DynamoTrendStore(target.client("dynamodb"), target.resource("TrendTable"))
+    lines = report.group(report.rows_for(trends, period), by)
+    if args.format == "json":
+        print(report.to_json(lines, by, period))
+    elif args.format == "csv":
+        sys.stdout.write(report.to_csv(lines, by))
+    else:
+        _print_report(lines, by, period, target)
+    return 0
+
+
+def _print_report(
+    lines: Sequence[report.ReportLine], by: report.GroupBy, period: report.Period, target: Target
+) -> None:
+    table = Table(title=f"Bedrock cost by {by}, {period} (UTC), {target.name}", show_footer=True)
+    numeric = {"requests", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+               "total_tokens", "cost_usd"}  # fmt: skip
+    for column in report.columns(by):
+        footer = ""
+        if column == "cost_usd":
+            footer = f"${format_usd(sum(line.totals.cost_pusd for line in lines))}"
+        elif column == "requests":
+            footer = str(sum(line.totals.requests for line in lines))
+        elif column == "total_tokens":
+            footer = str(sum(line.totals.tokens.total for line in lines))
+        elif column == "tenant":
+            footer = "total"
+        table.add_column(column.replace("_", " "), footer=footer, justify="right" if column in numeric else "left")
+    for line in lines:
+        tokens = line.totals.tokens
+        cells = {
+            "tenant": line.tenant, "profile": line.profile, "model": line.model,
+            "requests": str(line.totals.requests), "input_tokens": str(tokens.input),
+            "output_tokens": str(tokens.output), "cache_read_tokens": str(tokens.cache_read),
+            "cache_write_tokens": str(tokens.cache_write), "total_tokens": str(tokens.total),
+            "cost_usd": f"${format_usd(line.totals.cost_pusd)}",
+        }  # fmt: skip
+        table.add_row(*(cells[c] for c in report.columns(by)))
+    if not lines:
+        out.print(f"no usage in {period} on {target.name}")
+    out.print(table)
+
+
+# ------------------------------------------------------------------------------ load
+
+
+def _callers(args: argparse.Namespace, target: Target, bundle: ConfigBundle) -> list[Caller]:
+    caching = frozenset(p.name for p in bundle.profiles() if bundle.catalog.models[p.model_id].prompt_caching)
+    if args.key:
+        keys = dict(item.split("=", 1) for item in args.key)
+    else:
+        if not target.tenants:
+            raise UsageError(
+                "no tenant keys: pass --key TENANT=KEY for each tenant (issue them with `tollgate keys issue`)"
+            )
+        keys = {tenant: info["api_key"] for tenant, info in target.tenants.items()}
+    callers = []
+    for tenant, key in sorted(keys.items()):
+        if tenant not in bundle.config.tenants:
+            raise UsageError(f"tenant {tenant!r} is not in config.json")
+        profiles = tuple(
+            p.name for p in bundle.profiles() if p.tenant_id == tenant and (not args.profile or p.name in args.profile)
+        )
+        if profiles:
+            callers.append(Caller(tenant, key, profiles, caching))
+    if not callers:
+        raise UsageError(f"no profile matches {args.profile}; `tollgate config check` lists them")
+    return callers
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    target = _target(args)
+    bundle = ConfigBundle.load_dir(Path(args.dir))
+    callers = _callers(args, target, bundle)
+    with Progress(
+        TextColumn("[bold]sending[/bold]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
+    ) as progress:
+        task = progress.add_task("requests", total=args.requests)
+        tallies = run_load(
+            target.api_url,
+            target.region,
+            callers,
+            requests=args.requests,
+            concurrency=args.concurrency,
+            seed=args.seed,
+            on_done=lambda: progress.advance(task),
+        )
+    table = Table(title=f"{args.requests} requests through {target.api_url}", show_footer=True)
+    columns = ("tenant", "requests", "ok", "throttled (429)", "failed", "input tokens", "output tokens",
+               "cache tokens", "cost (USD)")  # fmt: skip
+    fields = ("requests", "succeeded", "throttled", "failed", "input_tokens", "output_tokens", "cache_tokens")
+    sums = [sum(getattr(t, f) for t in tallies.values()) for f in fields]
+    total_cost = sum((t.cost_usd for t in tallies.values()), Decimal(0))
+    footers = ["total", *map(str, sums), f"${total_cost}"]
+    for column, footer in zip(columns, footers, strict=True):
+        table.add_column(column, footer=footer, justify="left" if column == "tenant" else "right")
+    for tenant, t in sorted(tallies.items()):
+        table.add_row(tenant, str(t.requests), str(t.succeeded), str(t.throttled), str(t.failed),
+                      str(t.input_tokens), str(t.output_tokens), str(t.cache_tokens), f"${t.cost_usd}")  # fmt: skip
+    out.print(table)
+    errors: dict[str, int] = {}
+    for t in tallies.values():
+        for code, n in t.errors.items():
+            errors[code] = errors.get(code, 0) + n
+    if errors:
+        err.print("errors: " + ", ".join(f"{code} x{n}" for code, n in sorted(errors.items())))
+    out.print("Costs are what the gateway charged (x-tollgate-cost-usd); `tollgate report` reads the rollups.")
+    return 0 if sums[3] == 0 else 1
+
+
+# ------------------------------------------------------------------------------ faults, local
+
+
+def cmd_faults(args: argparse.Namespace) -> int:
+    import urllib.request
+
+    target = _target(argparse.Namespace(local=True, stack=None, region=None))
+    url = target.extras.get("bedrock_endpoint_url")
+    if not url:
+        raise UsageError("the local stack did not record its Bedrock stand-in; restart `make local`")
+    changes = {k: v for k, v in (("throttle_rate", args.throttle), ("error_rate", args.errors),
+                                 ("latency_ms", args.latency)) if v is not None}  # fmt: skip
+    if not str(url).startswith("http://127.0.0.1:"):
+        raise UsageError(f"the stand-in's URL {url} is not on loopback; faults are a local-only control")
+    request = urllib.request.Request(  # noqa: S310 - checked above: http on loopback
+        f"{url}/_local/faults",
+        data=json.dumps(changes).encode() if changes else None,
+        method="POST" if changes else "GET",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback stand-in only
+        print(json.dumps(json.loads(response.read()), indent=2))
+    return 0
+
+
+def cmd_local(args: argparse.Namespace) -> int:
+    from tollgate_local.stack import run_foreground
+
+    return run_foreground(
+        port=args.port, root=Path(args.dir), state_dir=Path(args.state_dir) if args.state_dir else None
+    )
+
+
+# ------------------------------------------------------------------------------ parser
+
+
+def _target_options(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_argument_group("where")
+    where.add_argument("--local", action="store_true", help="the stack started by `make local`")
+    where.add_argument("--stack", help="a deployed stack's name (default: tollgate)")
+    where.add_argument("--region", help="the deployed stack's region (default: AWS_REGION)")
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="tollgate", description=__doc__)
+    root.add_argument("--dir", default=".", help="folder holding config.json and models.json (default: .)")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    config = commands.add_parser("config", help="validate config.json and models.json").add_subparsers(
+        dest="action", required=True
+    )
+    config.add_parser("check", help="validate both files; names the file, place and problem").set_defaults(
+        run=cmd_config_check
+    )
+
+    keys = commands.add_parser("keys", help="issue, list and revoke tenant API keys").add_subparsers(
+        dest="action", required=True
+    )
+    issue = keys.add_parser("issue", help="issue a key (printed once on stdout)")
+    issue.add_argument("tenant")
+    issue.add_argument("--label", default="", help="a note kept with the key")
+    issue.set_defaults(run=cmd_keys_issue)
+    listing = keys.add_parser("list", help="list keys (never the keys themselves)")
+    listing.add_argument("--tenant")
+    listing.set_defaults(run=cmd_keys_list)
+    revoke = keys.add_parser("revoke", help="revoke a key by its key id")
+    revoke.add_argument("key_id")
+    revoke.set_defaults(run=cmd_keys_revoke)
+    for sub in (issue, listing, revoke):
+        _target_options(sub)
+
+    rep = commands.add_parser("report", help="cost per tenant/profile/model for a period, from the trend tables")
+    rep.add_argument("--period", default="month", help="today, yesterday, month (default), last-month, YYYY-MM, "
+                     "YYYY-MM-DD or FROM..TO (UTC days)")  # fmt: skip
+    rep.add_argument("--by", choices=[g.value for g in report.GroupBy], default="profile")
+    rep.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    _target_options(rep)
+    rep.set_defaults(run=cmd_report)
+
+    load = commands.add_parser("load", help="send a workload through the HTTP API with boto3's bedrock-runtime")
+    load.add_argument("--requests", type=int, default=200)
+    load.add_argument("--concurrency", type=int, default=4)
+    load.add_argument("--seed", type=int, default=1)
+    load.add_argument("--profile", action="append", help="only these profiles (repeatable)")
+    load.add_argument(
+        "--key", action="append", help="TENANT=KEY (deployed stacks; local keys are read from local.json)"
+    )
+    _target_options(load)
+    load.set_defaults(run=cmd_load)
+
+    faults = commands.add_parser("faults", help="local only: show or set the Bedrock stand-in's injected faults")
+    faults.add_argument("--throttle", type=float, help="share of calls throttled (0..1)")
+    faults.add_argument("--errors", type=float, help="share of calls answered with a 500 (0..1)")
+    faults.add_argument("--latency", type=int, help="added latency in ms")
+    faults.set_defaults(run=cmd_faults)
+
+    local = commands.add_parser("local", help="run the whole system on this machine (what `make local` runs)")
+    local.add_argument("--port", type=int, help="the API's port (default: TOLLGATE_PORT or 3000; 0: any free port)")
+    local.add_argument("--state-dir", help="where local.json, the outbox and logs go (default: .tollgate)")
+    local.set_defaults(run=cmd_local)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        result: int = args.run(args)
+        return result
+    except ConfigError as error:
+        err.print(f"[red]configuration error[/red]\n{error}", highlight=False)
+        return 2
+    except (UsageError, TargetError) as error:
+        err.print(f"[red]error:[/red] {error}", highlight=False)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run() -> Any:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    _run()

@@ -1,0 +1,99 @@
+"""`tollgate report`: the period a user names, and sums that match the trend rows exactly."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date
+
+import pytest
+from tollgate.adapters.dynamodb import TrendRow
+from tollgate.pricing import TokenCounts
+from tollgate.rollup import Granularity, RollupKey, Totals
+from tollgate_cli.report import GroupBy, Period, group, to_csv, to_json
+
+TODAY = date(2026, 11, 26)
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end"),
+    [
+        ("today", date(2026, 11, 26), date(2026, 11, 26)),
+        ("yesterday", date(2026, 11, 25), date(2026, 11, 25)),
+        ("month", date(2026, 11, 1), date(2026, 11, 26)),
+        ("last-month", date(2026, 10, 1), date(2026, 10, 31)),
+        ("2026-02", date(2026, 2, 1), date(2026, 2, 28)),
+        ("2026-12", date(2026, 12, 1), date(2026, 12, 31)),
+        ("2026-11-03", date(2026, 11, 3), date(2026, 11, 3)),
+        ("2026-10-30..2026-11-02", date(2026, 10, 30), date(2026, 11, 2)),
+    ],
+)
+def test_periods(text: str, start: date, end: date) -> None:
+    assert Period.parse(text, TODAY) == Period(start, end)
+
+
+def test_a_period_spans_its_days_across_a_month_end() -> None:
+    assert Period.parse("2026-10-30..2026-11-02", TODAY).days() == [
+        "2026-10-30",
+        "2026-10-31",
+        "2026-11-01",
+        "2026-11-02",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"), [("2026-13", "not a period"), ("2026-11-05..2026-11-01", "before it starts")]
+)
+def test_bad_periods_say_what_is_accepted(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Period.parse(text, TODAY)
+
+
+def row(day: str, tenant: str, profile: str, model: str, requests: int, tokens: int, cost_pusd: int) -> TrendRow:
+    return TrendRow(
+        RollupKey(Granularity.DAY, day, tenant, profile, model),
+        Totals(requests, TokenCounts(tokens, tokens // 2, 0, 0), cost_pusd),
+    )
+
+
+ROWS = [
+    row("2026-11-01", "acme", "acme-chat", "m1", 3, 100, 1_000_000_001),
+    row("2026-11-02", "acme", "acme-chat", "m1", 2, 50, 2_000_000_002),
+    row("2026-11-02", "acme", "acme-search", "m2", 1, 10, 7),
+    row("2026-11-02", "globex", "globex-assistant", "m3", 5, 500, 9_000_000_000_000),
+]
+
+
+def test_grouping_sums_exactly_and_sorts_by_cost() -> None:
+    by_tenant = group(ROWS, GroupBy.TENANT)
+    assert [(line.tenant, line.totals.requests, line.totals.cost_pusd) for line in by_tenant] == [
+        ("globex", 5, 9_000_000_000_000),
+        ("acme", 6, 3_000_000_010),
+    ]
+    by_profile = group(ROWS, GroupBy.PROFILE)
+    assert [(line.profile, line.totals.cost_pusd) for line in by_profile] == [
+        ("globex-assistant", 9_000_000_000_000),
+        ("acme-chat", 3_000_000_003),
+        ("acme-search", 7),
+    ]
+    assert sum(line.totals.cost_pusd for line in by_profile) == sum(r.totals.cost_pusd for r in ROWS)
+
+
+def test_csv_and_json_carry_exact_decimal_dollars() -> None:
+    lines = group(ROWS, GroupBy.PROFILE)
+    parsed = list(csv.DictReader(io.StringIO(to_csv(lines, GroupBy.PROFILE))))
+    assert parsed[1] == {
+        "tenant": "acme", "profile": "acme-chat", "requests": "5", "input_tokens": "150", "output_tokens": "75",
+        "cache_read_tokens": "0", "cache_write_tokens": "0", "total_tokens": "225", "cost_usd": "0.003000000003",
+    }  # fmt: skip
+    document = json.loads(to_json(lines, GroupBy.PROFILE, Period(date(2026, 11, 1), date(2026, 11, 2))))
+    assert document["total_cost_usd"] == "9.00300000001"
+    assert document["period"] == {"start": "2026-11-01", "end": "2026-11-02", "timezone": "UTC"}
+    assert [line["cost_usd"] for line in document["lines"]] == ["9", "0.003000000003", "0.000000000007"]
+
+
+def test_only_day_rows_are_summed() -> None:
+    hour = TrendRow(RollupKey(Granularity.HOUR, "2026-11-01T10", "acme", "p", "m"), Totals(1, TokenCounts(), 1))
+    with pytest.raises(ValueError, match="DAY rows"):
+        group([hour], GroupBy.TENANT)
