@@ -1,0 +1,425 @@
+"""The whole of Tollgate on this machine: ``make local`` / ``tollgate local``.
+
+Started in this order, stopped in reverse:
+
+1. moto server (the embedded AWS) and the Bedrock stand-in, each on a free loopback port;
+2. the stack from template.yaml on moto (tollgate_local.cloudformation), and the functions'
+   environment read back from moto's Lambda, as Lambda would set it;
+3. the per-profile resources by the same provisioning code the custom resource runs;
+4. the admin's mailbox (SNS -> .eml), a key per tenant, the stream poller (the template's
+   event source mapping), the alarm evaluator and the API with its dashboard page.
+
+Everything it starts is written to ``.tollgate/local.json`` (PRODUCT.md's format).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tollgate.adapters import aws_client
+from tollgate.adapters.dynamodb import DynamoKeyStore
+from tollgate.config import ConfigBundle
+from tollgate.keys import issue_key
+from tollgate.provisioning import targets_from
+from tollgate.settings import ProvisionerSettings
+from tollgate.wiring import provisioner
+
+from tollgate_local.alarms import AlarmEvaluator
+from tollgate_local.bedrock import BedrockStandIn, StandInServer
+from tollgate_local.cloudformation import Deployed, deploy
+from tollgate_local.dashboard_page import render_dashboard
+from tollgate_local.esm import MappingSettings, StreamMapping
+from tollgate_local.front import ApiServer, ApiSettings, LocalApi, html
+from tollgate_local.mailbox import Mailbox
+from tollgate_local.runtime import LocalFunction, LogSink, install_router
+from tollgate_local.streams import StreamReader
+from tollgate_local.template import REPO_ROOT, load_template
+
+log = logging.getLogger("tollgate.local")
+
+STACK_NAME = "tollgate-local"
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"
+DEFAULT_PORT = 3000
+#: How often alarms are evaluated locally (CloudWatch evaluates about once a minute).
+ALARM_INTERVAL_SECONDS = float(os.environ.get("TOLLGATE_ALARM_INTERVAL", "5"))
+
+
+class LocalStackError(RuntimeError):
+    """The local stack cannot start; the message says why and what to do."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _check_port(port: int) -> None:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise LocalStackError(
+                f"port {port} is in use (another `make local`?). "
+                "Stop it, or choose another port: TOLLGATE_PORT=3001 make local"
+            ) from None
+
+
+def _function_directory(sam: dict[str, Any], logical: str) -> str:
+    code = sam["Resources"][logical]["Properties"]["CodeUri"]
+    return Path(code).name
+
+
+@dataclass
+class LocalStack:
+    root: Path = REPO_ROOT
+    port: int = DEFAULT_PORT
+    state_dir: Path | None = None
+    alarm_interval: float = ALARM_INTERVAL_SECONDS
+    started: dict[str, Any] = field(default_factory=dict)
+    _stops: list[Any] = field(default_factory=list)
+
+    @property
+    def state(self) -> Path:
+        return self.state_dir or self.root / ".tollgate"
+
+    # ------------------------------------------------------------------ start
+
+    def start(self) -> dict[str, Any]:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> dict[str, Any]:
+        bundle = ConfigBundle.load_dir(self.root)  # a bad config stops everything before anything starts
+        if self.port:
+            _check_port(self.port)
+        install_router()  # before any handler module makes its logger
+        self._fresh_state_dir()
+        from moto.server import ThreadedMotoServer
+
+        moto_port = free_port()
+        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+        moto.start()
+        self._stops.append(moto.stop)
+        aws_url = f"http://127.0.0.1:{moto_port}"
+        standin = BedrockStandIn(region=REGION, account_id=ACCOUNT_ID)
+        standin_server: StandInServer = standin.serve("127.0.0.1", 0)
+        self._stops.append(standin_server.stop)
+        self._environment(aws_url, standin_server.url)
+        clients = {name: aws_client(name, REGION) for name in ("s3", "cloudformation", "cloudwatch", "sns", "sqs",
+                                                                 "dynamodb", "dynamodbstreams", "lambda")}  # fmt: skip
+        deployed = deploy(clients, STACK_NAME, {}, region=REGION, account_id=ACCOUNT_ID)
+        self._function_environment(clients["lambda"], deployed)
+        summary = self._provision(bundle, deployed)
+
+        mailbox = Mailbox(self.state / "outbox")
+        mailbox.start()
+        self._stops.append(mailbox.stop)
+        topic = deployed.physical["AlertTopic"]
+        clients["sns"].subscribe(
+            TopicArn=topic, Protocol="http", Endpoint=mailbox.url_for(bundle.config.admin_email)
+        )  # stands for the admin's email subscription, which moto accepts and never delivers
+
+        keys = self._issue_keys(bundle, deployed)
+        sam = load_template()
+        sink = LogSink(self.state / "logs", clients["cloudwatch"])
+        functions = {
+            logical: LocalFunction(
+                logical,
+                _function_directory(sam, logical),
+                deployed.physical[logical],
+                sink,
+                region=REGION,
+                account_id=ACCOUNT_ID,
+                timeout=float(
+                    sam["Resources"][logical]["Properties"].get("Timeout", sam["Globals"]["Function"].get("Timeout", 3))
+                ),
+            )
+            for logical in ("AuthorizerFunction", "GatewayFunction", "AggregatorFunction")
+        }
+        mapping = self._stream_mapping(clients, deployed, functions["AggregatorFunction"])
+        evaluator = AlarmEvaluator(clients["cloudwatch"], clients["sns"], region=REGION, account_id=ACCOUNT_ID)
+        publisher = _QueueMetrics(clients, deployed)
+        evaluator_thread = _Ticker(self.alarm_interval, [publisher.publish, evaluator.evaluate], "tollgate-alarms")
+        evaluator_thread.start()
+        self._stops.append(evaluator_thread.stop)
+
+        parameters = deployed.parameters
+        api = LocalApi(
+            ApiSettings.from_template(sam, parameters),
+            functions["AuthorizerFunction"],
+            functions["GatewayFunction"],
+            region=REGION,
+        )
+        dashboard_name = self.started["dashboard_name"]
+        server = ApiServer(
+            api,
+            port=self.port,
+            extra_routes={
+                "/_local/dashboard": html(
+                    lambda: render_dashboard(clients["cloudwatch"], dashboard_name, alarm_states=evaluator.states())
+                ),
+            },
+        )
+        server.start()
+        self._stops.append(server.stop)
+        api_url = f"{server.url}"
+        state = {
+            "api_url": api_url,
+            "aws_endpoint_url": aws_url,
+            "region": REGION,
+            "tenants": {
+                tenant: {"api_key": keys[tenant], "profiles": [p.name for p in bundle.profiles_of(tenant)]}
+                for tenant in sorted(bundle.config.tenants)
+            },
+            "resources": dict(sorted(deployed.physical.items())),
+            "outbox": str(_relative(self.state / "outbox", self.root)),
+            # beyond PRODUCT.md's keys: where else to look
+            "stack_name": STACK_NAME,
+            "bedrock_endpoint_url": standin_server.url,
+            "dashboard_url": f"{api_url}/_local/dashboard",
+            "logs": str(_relative(self.state / "logs", self.root)),
+            "provisioning": summary,
+        }
+        (self.state / "local.json").write_text(json.dumps(state, indent=2) + "\n")
+        self.started.update(
+            state=state,
+            clients=clients,
+            deployed=deployed,
+            standin=standin,
+            mailbox=mailbox,
+            evaluator=evaluator,
+            mapping=mapping,
+            functions=functions,
+            api=api,
+            sink=sink,
+            bundle=bundle,
+        )
+        return state
+
+    def _fresh_state_dir(self) -> None:
+        """Each run starts empty (moto keeps nothing): old mail and logs would only mislead."""
+        for sub in ("outbox", "logs"):
+            folder = self.state / sub
+            if folder.exists():
+                for item in folder.iterdir():
+                    if item.is_file():
+                        item.unlink()
+            folder.mkdir(parents=True, exist_ok=True)
+        (self.state / "local.json").unlink(missing_ok=True)
+
+    @staticmethod
+    def _environment(aws_url: str, bedrock_url: str) -> None:
+        """The only difference from Lambda: endpoints (and dummy credentials, which moto ignores)."""
+        os.environ.update(
+            AWS_ENDPOINT_URL=aws_url,
+            AWS_ENDPOINT_URL_BEDROCK=bedrock_url,
+            AWS_ENDPOINT_URL_BEDROCK_RUNTIME=bedrock_url,
+            AWS_ACCESS_KEY_ID="local",
+            AWS_SECRET_ACCESS_KEY="local",  # noqa: S106 - moto accepts any
+            AWS_DEFAULT_REGION=REGION,
+            AWS_REGION=REGION,
+            AWS_EC2_METADATA_DISABLED="true",
+        )
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_BEARER_TOKEN_BEDROCK"):
+            os.environ.pop(name, None)
+
+    def _function_environment(self, lambda_client: Any, deployed: Deployed) -> None:
+        """Each function's variables as moto's Lambda holds them (Refs resolved), for the handlers.
+
+        The functions share this process, so their variables must agree; the config layer's
+        mount point /opt/tollgate-config is the repository's own config.json and models.json.
+        """
+        merged: dict[str, tuple[str, str]] = {}
+        for logical, physical in deployed.physical.items():
+            resource = deployed.split.for_moto["Resources"].get(logical, {})
+            if resource.get("Type") != "AWS::Lambda::Function":
+                continue
+            config = lambda_client.get_function_configuration(FunctionName=physical)
+            for key, value in config.get("Environment", {}).get("Variables", {}).items():
+                if key in merged and merged[key][1] != value:
+                    raise LocalStackError(
+                        f"{logical} and {merged[key][0]} set {key} differently; local mode runs them in one process"
+                    )
+                merged[key] = (logical, value)
+        os.environ.update({key: value for key, (_, value) in merged.items()})
+        os.environ["TOLLGATE_CONFIG_DIR"] = str(self.root)
+
+    def _provision(self, bundle: ConfigBundle, deployed: Deployed) -> str:
+        """What the custom resource does on Create, with its properties from the template."""
+        (custom,) = [r for r in deployed.split.left_out.values() if r["Type"].startswith("Custom::")]
+        properties = deployed.resolve({k: v for k, v in custom["Properties"].items() if k != "ServiceToken"})
+        targets = targets_from(properties)
+        self.started["dashboard_name"] = targets.dashboard_name
+        report = provisioner(ProvisionerSettings.from_env()).reconcile(bundle, targets)
+        return report.summary()
+
+    @staticmethod
+    def _issue_keys(bundle: ConfigBundle, deployed: Deployed) -> dict[str, str]:
+        keys = DynamoKeyStore(aws_client("dynamodb", REGION), deployed.physical["TenantTable"])
+        issued = {}
+        for tenant in sorted(bundle.config.tenants):
+            key = issue_key(tenant, datetime.now(UTC), label="make local")
+            keys.add(key.record)
+            issued[tenant] = key.secret
+        return issued
+
+    def _stream_mapping(self, clients: dict[str, Any], deployed: Deployed, aggregator: LocalFunction) -> StreamMapping:
+        (name,) = [n for n, r in deployed.split.left_out.items() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
+        properties = deployed.split.left_out[name]["Properties"]
+        settings = MappingSettings.from_template(properties)
+        table = deployed.physical["UsageTable"]
+        stream_arn = clients["dynamodb"].describe_table(TableName=table)["Table"]["LatestStreamArn"]
+        queue_arn = deployed.resolve(properties["DestinationConfig"]["OnFailure"]["Destination"])
+        queue_url = clients["sqs"].get_queue_url(QueueName=queue_arn.rsplit(":", 1)[1])["QueueUrl"]
+        mapping = StreamMapping(
+            settings,
+            StreamReader(clients["dynamodbstreams"], stream_arn, REGION),
+            lambda event, _context: aggregator.invoke(event),
+            sqs_client=clients["sqs"],
+            queue_url=queue_url,
+            function_name=aggregator.physical_name,
+        )
+        mapping.start()
+        self._stops.append(mapping.stop)
+        return mapping
+
+    # ------------------------------------------------------------------ stop
+
+    def stop(self) -> None:
+        while self._stops:
+            stop = self._stops.pop()
+            try:
+                stop()
+            except Exception:
+                log.exception("while stopping")
+
+
+class _QueueMetrics:
+    """What SQS does every minute in AWS: ApproximateNumberOfMessagesVisible into CloudWatch (AWS/SQS)."""
+
+    def __init__(self, clients: dict[str, Any], deployed: Deployed):
+        self._sqs = clients["sqs"]
+        self._cloudwatch = clients["cloudwatch"]
+        self._queues = [
+            deployed.physical[n]
+            for n, r in deployed.split.for_moto["Resources"].items()
+            if r["Type"] == "AWS::SQS::Queue" and n in deployed.physical
+        ]
+
+    def publish(self) -> None:
+        for url in self._queues:
+            visible = self._sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesVisible"]
+            )
+            count = int(visible["Attributes"]["ApproximateNumberOfMessagesVisible"])
+            self._cloudwatch.put_metric_data(
+                Namespace="AWS/SQS",
+                MetricData=[
+                    {
+                        "MetricName": "ApproximateNumberOfMessagesVisible",
+                        "Dimensions": [{"Name": "QueueName", "Value": url.rsplit("/", 1)[1]}],
+                        "Value": count,
+                        "Unit": "Count",
+                    }
+                ],
+            )
+
+
+class _Ticker:
+    """Runs callables every ``interval`` seconds in a daemon thread; errors are logged, never fatal."""
+
+    def __init__(self, interval: float, tasks: list[Any], name: str):
+        self._interval = interval
+        self._tasks = tasks
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for task in self._tasks:
+                try:
+                    task()
+                except Exception:
+                    log.exception("periodic task failed")
+            self._stop.wait(self._interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+def _relative(path: Path, root: Path) -> Path:
+    try:
+        return path.relative_to(root)
+    except ValueError:
+        return path
+
+
+def banner(state: dict[str, Any], root: Path) -> str:
+    tenants = "\n".join(
+        f"    {tenant:<10} {info['api_key']}   profiles: {', '.join(info['profiles'])}"
+        for tenant, info in state["tenants"].items()
+    )
+    return f"""
+Tollgate is running locally (stack {state["stack_name"]}, region {state["region"]}).
+
+  API            {state["api_url"]}          (POST /model/<profile>/converse, POST /invoke)
+  dashboard      {state["dashboard_url"]}
+  admin mailbox  {state["outbox"]}/           (one .eml per alarm notification)
+  AWS (moto)     {state["aws_endpoint_url"]}
+  Bedrock        {state["bedrock_endpoint_url"]}   (faults: tollgate faults --throttle 0.2)
+  logs           {state["logs"]}/
+  everything     .tollgate/local.json
+  provisioning   {state["provisioning"]}
+
+  tenant keys:
+{tenants}
+
+In another terminal:   make load        (a workload, then the cost report)
+Stop with Ctrl-C.
+"""
+
+
+def run_foreground(port: int | None = None, root: Path = REPO_ROOT, state_dir: Path | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    chosen = port if port is not None else int(os.environ.get("TOLLGATE_PORT", DEFAULT_PORT))
+    stack = LocalStack(root=root.resolve(), port=chosen, state_dir=state_dir.resolve() if state_dir else None)
+    started = time.monotonic()
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        state = stack.start()
+    except LocalStackError as error:
+        print(f"error: {error}")  # noqa: T201 - the command's own output
+        return 2
+    print(banner(state, root) + f"(started in {time.monotonic() - started:.1f} s)", flush=True)  # noqa: T201
+    try:
+        while not stopping.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("\nstopping ...", flush=True)  # noqa: T201
+        stack.stop()
+        print("stopped; ports freed.", flush=True)  # noqa: T201
+    return 0
