@@ -97,6 +97,7 @@ def run_load(
     """Send ``requests`` requests spread over the callers' profiles; tally what each tenant was charged."""
     rng = random.Random(seed)  # noqa: S311 - a reproducible workload, not security
     clients = {c.tenant: bedrock_client(api_url, c.api_key, region) for c in callers}
+    keys = {c.tenant: c.api_key for c in callers}
     plan = []
     for index in range(requests):
         caller = rng.choice(callers)
@@ -109,7 +110,14 @@ def run_load(
         tenant, profile, body = item
         outcome: str | None = None
         try:
-            answer = clients[tenant].converse(modelId=profile, **body)
+            # botocore reads AWS_BEARER_TOKEN_BEDROCK when it signs, not when the client is made:
+            # each call holds the variable set to its tenant's key (calls are serialised by this).
+            with _ENV_LOCK:
+                os.environ["AWS_BEARER_TOKEN_BEDROCK"] = keys[tenant]
+                try:
+                    answer = clients[tenant].converse(modelId=profile, **body)
+                finally:
+                    os.environ.pop("AWS_BEARER_TOKEN_BEDROCK", None)
         except ClientError as error:
             outcome = error.response["Error"]["Code"]
             answer = None

@@ -252,11 +252,11 @@ class LocalStack:
                 continue
             config = lambda_client.get_function_configuration(FunctionName=physical)
             for key, value in config.get("Environment", {}).get("Variables", {}).items():
-                if key in merged and merged[key][1] != value:
+                if key in merged and merged[key][1] != str(value):
                     raise LocalStackError(
                         f"{logical} and {merged[key][0]} set {key} differently; local mode runs them in one process"
                     )
-                merged[key] = (logical, value)
+                merged[key] = (logical, str(value))
         os.environ.update({key: value for key, (_, value) in merged.items()})
         os.environ["TOLLGATE_CONFIG_DIR"] = str(self.root)
 
@@ -324,10 +324,8 @@ class _QueueMetrics:
 
     def publish(self) -> None:
         for url in self._queues:
-            visible = self._sqs.get_queue_attributes(
-                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesVisible"]
-            )
-            count = int(visible["Attributes"]["ApproximateNumberOfMessagesVisible"])
+            visible = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+            count = int(visible["Attributes"]["ApproximateNumberOfMessages"])  # the metric AWS/SQS calls ...Visible
             self._cloudwatch.put_metric_data(
                 Namespace="AWS/SQS",
                 MetricData=[
