@@ -11,7 +11,7 @@ PYENV_313 ?= 3.13.0
 # Offline AWS settings for the template checks: sam validate makes one credential lookup.
 OFFLINE_AWS := AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
 	AWS_SESSION_TOKEN=testing AWS_EC2_METADATA_DISABLED=true SAM_CLI_TELEMETRY=0 \
-	SAM_CLI_CONTEXTS=0 AWS_PROFILE=
+	SAM_CLI_CONTEXTS=0
 
 .PHONY: help
 help: ## list the commands
