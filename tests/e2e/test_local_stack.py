@@ -1,0 +1,88 @@
+"""End to end: `tollgate local` in its own process, the stock boto3 client over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from tollgate.rollup import Granularity, period_of
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_for(condition: Any, timeout: float, what: str) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if condition():
+            return time.monotonic() - started
+        time.sleep(0.2)
+    raise AssertionError(f"{what} did not happen within {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    state = tmp_path_factory.mktemp("tollgate")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["TOLLGATE_ALARM_INTERVAL"] = "1"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tollgate_cli.main", "local", "--port", "0", "--state-dir", str(state)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: (state / "local.json").exists(), 60, "the local stack starting")
+        yield {**json.loads((state / "local.json").read_text()), "dir": state}
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def test_a_request_becomes_a_record_a_rollup_a_metric_and_the_admin_gets_mail(
+    local: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = local["tenants"]["acme"]
+    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", tenant["api_key"])
+    client = boto3.client("bedrock-runtime", region_name=local["region"], endpoint_url=local["api_url"])
+    answer = client.converse(modelId="acme-chat", messages=[{"role": "user", "content": [{"text": "Hello there"}]}])
+    cost = answer["ResponseMetadata"]["HTTPHeaders"]["x-tollgate-cost-usd"]
+    request_id = answer["ResponseMetadata"]["HTTPHeaders"]["x-tollgate-request-id"]
+    aws = {"region_name": local["region"], "endpoint_url": local["aws_endpoint_url"],
+           "aws_access_key_id": "local", "aws_secret_access_key": "local"}  # fmt: skip
+    dynamodb = boto3.client("dynamodb", **aws)
+    record = dynamodb.get_item(TableName=local["resources"]["UsageTable"], Key={"request_id": {"S": request_id}})
+    assert record["Item"]["cost_usd"]["S"] == cost
+
+    day = period_of(Granularity.DAY, datetime.now(UTC))
+
+    def rolled_up() -> bool:
+        rows = dynamodb.query(
+            TableName=local["resources"]["TrendTable"],
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"DAY#{day}"}},
+        )["Items"]
+        return any(r["profile"]["S"] == "acme-chat" for r in rows)
+
+    wait_for(rolled_up, 30, "the rollup")
+    cloudwatch = boto3.client("cloudwatch", **aws)
+
+    def metric() -> bool:
+        now = datetime.now(UTC)
+        points = cloudwatch.get_metric_statistics(
+            Namespace="Tollgate", MetricName="Requests",
+            Dimensions=[{"Name": "TenantId", "Value": "acme"}, {"Name": "Profile", "Value": "acme-chat"}],
+            StartTime=now - timedelta(minutes=5), EndTime=now + timedelta(minutes=1), Period=60, Statistics=["Sum"],
+        )["Datapoints"]  # fmt: skip
+        return sum(p["Sum"] for p in points) == 1
+
+    wait_for(metric, 30, "the Requests metric")
+    outbox = local["dir"] / "outbox"
+    wait_for(lambda: any(outbox.glob("*.eml")), 30, "an alarm mail in the outbox")
