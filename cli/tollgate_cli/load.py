@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import random
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -50,23 +51,33 @@ class TenantTally:
     errors: dict[str, int] = field(default_factory=dict)
 
 
-def bedrock_client(api_url: str, api_key: str, region: str) -> Any:
-    """A stock bedrock-runtime client authenticating with the tenant's key, as the tenant's code would."""
-    with _ENV_LOCK:  # botocore reads the token from the environment when the client is made
-        previous = os.environ.get("AWS_BEARER_TOKEN_BEDROCK")
+@contextmanager
+def bearer_token(api_key: str) -> Iterator[None]:
+    """AWS_BEARER_TOKEN_BEDROCK set to this key, for this thread only (others wait).
+
+    botocore reads the variable twice: when the client is made (to choose bearer auth; without
+    it the client signs with SigV4) and again when it signs each call (seen with botocore 1.43).
+    """
+    with _ENV_LOCK:
         os.environ["AWS_BEARER_TOKEN_BEDROCK"] = api_key
         try:
-            return boto3.session.Session().client(
-                "bedrock-runtime",
-                region_name=region,
-                endpoint_url=api_url,
-                config=Config(retries={"mode": "standard", "max_attempts": 1}, read_timeout=60),
-            )
+            yield
         finally:
-            if previous is None:
-                del os.environ["AWS_BEARER_TOKEN_BEDROCK"]
-            else:
-                os.environ["AWS_BEARER_TOKEN_BEDROCK"] = previous
+            os.environ.pop("AWS_BEARER_TOKEN_BEDROCK", None)
+
+
+def bedrock_client(api_url: str, api_key: str, region: str) -> Any:
+    """A stock bedrock-runtime client made as a tenant's code makes it, with the key in the environment.
+
+    One attempt per call, so the tally shows what the gateway answered, not what retries hid.
+    """
+    with bearer_token(api_key):
+        return boto3.session.Session().client(
+            "bedrock-runtime",
+            region_name=region,
+            endpoint_url=api_url,
+            config=Config(retries={"mode": "standard", "total_max_attempts": 1}, read_timeout=60),
+        )
 
 
 def request_body(rng: random.Random, index: int, caching: bool) -> dict[str, Any]:
@@ -110,14 +121,8 @@ def run_load(
         tenant, profile, body = item
         outcome: str | None = None
         try:
-            # botocore reads AWS_BEARER_TOKEN_BEDROCK when it signs, not when the client is made:
-            # each call holds the variable set to its tenant's key (calls are serialised by this).
-            with _ENV_LOCK:
-                os.environ["AWS_BEARER_TOKEN_BEDROCK"] = keys[tenant]
-                try:
-                    answer = clients[tenant].converse(modelId=profile, **body)
-                finally:
-                    os.environ.pop("AWS_BEARER_TOKEN_BEDROCK", None)
+            with bearer_token(keys[tenant]):  # serialises the calls: one process, one environment
+                answer = clients[tenant].converse(modelId=profile, **body)
         except ClientError as error:
             outcome = error.response["Error"]["Code"]
             answer = None

@@ -109,13 +109,12 @@ def placeholder_code() -> bytes:
 
 @dataclass(frozen=True)
 class Deployed:
-    """A created stack: physical ids by logical name, the Outputs, and what moto left to us."""
+    """A created stack: physical ids by logical name, its parameters, and what moto left to us."""
 
     stack_name: str
     region: str
     account_id: str
     physical: dict[str, str]
-    outputs: dict[str, str]
     split: Split
     parameters: dict[str, str]
 
@@ -204,7 +203,6 @@ def deploy(
         region=region,
         account_id=account_id,
         physical=physical,
-        outputs={o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])},
         split=parts,
         parameters=resolved_parameters,
     )

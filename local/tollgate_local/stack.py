@@ -88,7 +88,6 @@ class LocalStack:
     port: int = DEFAULT_PORT
     state_dir: Path | None = None
     alarm_interval: float = ALARM_INTERVAL_SECONDS
-    started: dict[str, Any] = field(default_factory=dict)
     _stops: list[Any] = field(default_factory=list)
 
     @property
@@ -125,7 +124,7 @@ class LocalStack:
                                                                  "dynamodb", "dynamodbstreams", "lambda")}  # fmt: skip
         deployed = deploy(clients, STACK_NAME, {}, region=REGION, account_id=ACCOUNT_ID)
         self._function_environment(clients["lambda"], deployed)
-        summary = self._provision(bundle, deployed)
+        summary, dashboard_name = self._provision(bundle, deployed)
 
         mailbox = Mailbox(self.state / "outbox")
         mailbox.start()
@@ -152,7 +151,7 @@ class LocalStack:
             )
             for logical in ("AuthorizerFunction", "GatewayFunction", "AggregatorFunction")
         }
-        mapping = self._stream_mapping(clients, deployed, functions["AggregatorFunction"])
+        self._stream_mapping(clients, deployed, functions["AggregatorFunction"])  # runs until stop()
         evaluator = AlarmEvaluator(clients["cloudwatch"], clients["sns"], region=REGION, account_id=ACCOUNT_ID)
         publisher = _QueueMetrics(clients, deployed)
         evaluator_thread = _Ticker(self.alarm_interval, [publisher.publish, evaluator.evaluate], "tollgate-alarms")
@@ -166,7 +165,6 @@ class LocalStack:
             functions["GatewayFunction"],
             region=REGION,
         )
-        dashboard_name = self.started["dashboard_name"]
         server = ApiServer(
             api,
             port=self.port,
@@ -197,19 +195,6 @@ class LocalStack:
             "provisioning": summary,
         }
         (self.state / "local.json").write_text(json.dumps(state, indent=2) + "\n")
-        self.started.update(
-            state=state,
-            clients=clients,
-            deployed=deployed,
-            standin=standin,
-            mailbox=mailbox,
-            evaluator=evaluator,
-            mapping=mapping,
-            functions=functions,
-            api=api,
-            sink=sink,
-            bundle=bundle,
-        )
         return state
 
     def _fresh_state_dir(self) -> None:
@@ -260,14 +245,13 @@ class LocalStack:
         os.environ.update({key: value for key, (_, value) in merged.items()})
         os.environ["TOLLGATE_CONFIG_DIR"] = str(self.root)
 
-    def _provision(self, bundle: ConfigBundle, deployed: Deployed) -> str:
+    def _provision(self, bundle: ConfigBundle, deployed: Deployed) -> tuple[str, str]:
         """What the custom resource does on Create, with its properties from the template."""
         (custom,) = [r for r in deployed.split.left_out.values() if r["Type"].startswith("Custom::")]
         properties = deployed.resolve({k: v for k, v in custom["Properties"].items() if k != "ServiceToken"})
         targets = targets_from(properties)
-        self.started["dashboard_name"] = targets.dashboard_name
         report = provisioner(ProvisionerSettings.from_env()).reconcile(bundle, targets)
-        return report.summary()
+        return report.summary(), targets.dashboard_name
 
     @staticmethod
     def _issue_keys(bundle: ConfigBundle, deployed: Deployed) -> dict[str, str]:

@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 import pytest
 from tollgate.rollup import Granularity, period_of
+from tollgate_cli.load import Caller, run_load
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,3 +87,13 @@ def test_a_request_becomes_a_record_a_rollup_a_metric_and_the_admin_gets_mail(
     wait_for(metric, 30, "the Requests metric")
     outbox = local["dir"] / "outbox"
     wait_for(lambda: any(outbox.glob("*.eml")), 30, "an alarm mail in the outbox")
+
+
+def test_tollgate_load_sends_each_tenants_calls_with_its_own_key(local: dict[str, Any]) -> None:
+    callers = [Caller(t, info["api_key"], tuple(info["profiles"])) for t, info in local["tenants"].items()]
+    tallies = run_load(local["api_url"], local["region"], callers, requests=12, concurrency=3)
+    assert {t: (tally.succeeded, tally.failed) for t, tally in tallies.items()} == {
+        t: (tally.requests, 0) for t, tally in tallies.items()
+    }
+    assert sum(tally.requests for tally in tallies.values()) == 12
+    assert all(tally.cost_usd > 0 for tally in tallies.values() if tally.requests)
