@@ -13,10 +13,13 @@ Any transition runs the new state's actions, so an alarm's first evaluation
 
 Where this differs from CloudWatch, by choice or because AWS does not document the detail:
 
-* **Window.** The newest period ends at the end of the current minute, so the current,
-  partial minute counts at once: a burst alarms on the next evaluation, not a minute or
-  two later. CloudWatch evaluates complete periods only (the newest ends at the start of
-  the evaluation minute) and waits for late data. As in CloudWatch, periods of 60 s and
+* **Window.** The newest period is the one that holds ``now - late_data_seconds`` (15 s
+  by default), even while it is still running: a burst alarms on the next evaluation, not
+  a minute or two later. CloudWatch evaluates complete periods only (the newest ends at
+  the start of the evaluation minute) and waits for late data. The lag is what stands in
+  for that wait: a metric stamped 12:00:55 that reaches CloudWatch at 12:01:05 (the
+  stream's batching window, then the aggregator) is still judged with its own minute,
+  which stays the newest period until 12:01:15. As in CloudWatch, periods of 60 s and
   more slide by whole minutes (a 300 s period evaluated at 12:15:30 covers 12:11-12:16);
   shorter, high-resolution periods are aligned to themselves. A partial period can only
   under-report Sum and SampleCount, so "greater than" alarms on them never fire early,
@@ -81,6 +84,8 @@ INSUFFICIENT_DATA: Final = "INSUFFICIENT_DATA"
 
 INITIAL_REASON: Final = "Unchecked: Initial alarm creation"  # AWS's (and moto's) reason for a new alarm
 SUBJECT_LIMIT: Final = 100  # SNS refuses longer subjects
+#: How long a period stays the newest after it ends, so that metrics arriving late still count in it.
+DEFAULT_LATE_DATA_SECONDS: Final = 15.0
 
 #: Region names as CloudWatch writes them in alarm subjects and messages.
 REGION_NAMES: Final[Mapping[str, str]] = {
@@ -384,7 +389,11 @@ class AlarmEvaluator:
         region: str,
         account_id: str,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        late_data_seconds: float = DEFAULT_LATE_DATA_SECONDS,
     ) -> None:
+        if not 0 <= late_data_seconds < 60:
+            raise ValueError(f"late_data_seconds must be 0..59, not {late_data_seconds}")
+        self._late_data = timedelta(seconds=late_data_seconds)
         self._cloudwatch = cloudwatch_client
         self._sns = sns_client
         self._region = region
@@ -468,9 +477,9 @@ class AlarmEvaluator:
         )
 
     def _window(self, rule: AlarmRule, now: datetime) -> list[Datapoint]:
-        """The EvaluationPeriods periods ending with the one that holds ``now``, oldest first."""
+        """The EvaluationPeriods periods ending with the one that holds ``now`` less the late-data lag, oldest first."""
         step = min(rule.period, 60)
-        epoch = int(now.timestamp())
+        epoch = int((now - self._late_data).timestamp())
         end = epoch - epoch % step + step
         return [
             self._datapoint(rule, datetime.fromtimestamp(end - back * rule.period, UTC))

@@ -257,6 +257,26 @@ def test_alarm_goes_ok_alarm_ok_and_mails_each_transition_once(local: Local) -> 
     assert local.described("tokens")["StateValue"] == OK
 
 
+def test_a_minute_stays_newest_for_the_late_data_lag_so_late_metrics_still_alarm(local: Local) -> None:
+    """A burst at 12:00:55 whose metric lands at 12:01:05 (stream batching window + aggregator) alarms."""
+    local.put_alarm("late")
+    assert [t.new_state for t in local.evaluator.evaluate(MINUTE + timedelta(seconds=50))] == [OK]
+
+    local.put_value(6, MINUTE + timedelta(seconds=55))
+    arrived = MINUTE + timedelta(seconds=65)
+    assert [(t.old_state, t.new_state) for t in local.evaluator.evaluate(arrived)] == [(OK, ALARM)]
+    assert local.evaluator.evaluate(MINUTE + timedelta(seconds=74)) == []  # lag of 15 s: still that minute
+    assert [(t.old_state, t.new_state) for t in local.evaluator.evaluate(MINUTE + timedelta(seconds=76))] == [
+        (ALARM, OK)
+    ]
+    assert [mail["Subject"].split(":")[0] for mail in local.mails()] == ["OK", "ALARM", "OK"]
+
+
+def test_late_data_lag_must_be_under_a_minute(local: Local) -> None:
+    with pytest.raises(ValueError, match=r"late_data_seconds must be 0\.\.59"):
+        AlarmEvaluator(local.cloudwatch, local.sns, region=REGION, account_id=ACCOUNT, late_data_seconds=60)
+
+
 def test_m_out_of_n_counts_breaching_datapoints_in_the_window(local: Local) -> None:
     local.put_alarm("requests", EvaluationPeriods=3, DatapointsToAlarm=2)
     two_ago, one_ago = MINUTE - timedelta(minutes=2), MINUTE - timedelta(minutes=1)
