@@ -10,7 +10,11 @@ What moto cannot do is left out and said so, never quietly copied by hand:
 * the provisioning custom resource: its function runs in-process (tollgate_local.stack) with
   the properties the template gives it, resolved here;
 * ``AWS::CloudWatch::Alarm`` resources, which moto's CloudFormation skips: they are put with
-  PutMetricAlarm from their resolved properties.
+  PutMetricAlarm from their resolved properties;
+* two settings of ``AWS::DynamoDB::Table`` that moto's CloudFormation drops (moto 5.2):
+  ``TimeToLiveSpecification`` and ``PointInTimeRecoverySpecification`` are applied with
+  UpdateTimeToLive and UpdateContinuousBackups. ``SSESpecification`` is left as moto has it
+  (no encryption at rest to speak of in a local emulator).
 """
 
 from __future__ import annotations
@@ -24,7 +28,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from samtranslator.translator.transform import transform
+import boto3
+from samtranslator.parser.parser import Parser
+from samtranslator.translator.translator import Translator
+from samtranslator.utils.py27hash_fix import to_py27_compatible_template, undo_mark_unicode_str_in_template
 
 from tollgate_local.template import load_template
 
@@ -33,13 +40,6 @@ LEFT_OUT = ("AWS::ApiGateway::", "AWS::Lambda::EventSourceMapping", "Custom::")
 CODE_BUCKET = "tollgate-local-code"
 CODE_KEY = "placeholder.zip"
 _SUB_NAME = re.compile(r"\$\{([^}!]+)\}")
-
-
-class _NoManagedPolicies:
-    """samtranslator asks IAM for AWS-managed policy ARNs; the template uses none by name."""
-
-    def load(self) -> dict[str, str]:
-        return {}
 
 
 def references(value: Any) -> set[str]:
@@ -64,15 +64,25 @@ def references(value: Any) -> set[str]:
     return found
 
 
-def transformed(parameters: Mapping[str, str], template: dict[str, Any] | None = None) -> dict[str, Any]:
-    """template.yaml through the SAM transform, with code locations pointing at a placeholder in S3."""
+def transformed(parameters: Mapping[str, str], region: str, template: dict[str, Any] | None = None) -> dict[str, Any]:
+    """template.yaml through the SAM transform, with code locations pointing at a placeholder in S3.
+
+    The region is given, not looked up in the environment (samtranslator's ``transform`` asks a
+    default boto3 session). samtranslator asks IAM for AWS-managed policy ARNs; the template
+    names none, so the map is empty.
+    """
     sam = copy.deepcopy(template or load_template())
     for resource in sam["Resources"].values():
         properties = resource.get("Properties", {})
         for key in ("CodeUri", "ContentUri"):
             if key in properties:
                 properties[key] = f"s3://{CODE_BUCKET}/{CODE_KEY}"
-    result: dict[str, Any] = transform(sam, dict(parameters), _NoManagedPolicies())
+    values = dict(parameters)
+    to_py27_compatible_template(sam, values)  # as samtranslator's transform() does
+    translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=region))
+    result: dict[str, Any] = undo_mark_unicode_str_in_template(
+        translator.translate(sam, values, get_managed_policy_map=dict)
+    )
     return result
 
 
@@ -181,7 +191,7 @@ def deploy(
     s3, cloudformation, cloudwatch = clients["s3"], clients["cloudformation"], clients["cloudwatch"]
     s3.create_bucket(Bucket=CODE_BUCKET)
     s3.put_object(Bucket=CODE_BUCKET, Key=CODE_KEY, Body=placeholder_code())
-    parts = split(transformed(parameters))
+    parts = split(transformed(parameters, region))
     cloudformation.create_stack(
         StackName=stack_name,
         TemplateBody=json.dumps(parts.for_moto),
@@ -207,9 +217,23 @@ def deploy(
         parameters=resolved_parameters,
     )
     for name, resource in parts.for_moto["Resources"].items():
+        if resource["Type"] == "AWS::DynamoDB::Table":
+            _table_settings_moto_drops(clients["dynamodb"], physical[name], resource["Properties"])
         if resource["Type"] == "AWS::CloudWatch::Alarm":
             properties = deployed.resolve(resource["Properties"])
             properties.setdefault("AlarmName", f"{stack_name}-{name}")
             cloudwatch.put_metric_alarm(**properties)
             physical[name] = properties["AlarmName"]
     return deployed
+
+
+def _table_settings_moto_drops(dynamodb: Any, table: str, properties: Mapping[str, Any]) -> None:
+    """Apply the table's TTL and point-in-time recovery settings, which moto's CreateStack ignores."""
+    ttl = properties.get("TimeToLiveSpecification")
+    if ttl and dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]["TimeToLiveStatus"] != (
+        "ENABLED" if ttl.get("Enabled") else "DISABLED"
+    ):
+        dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification=ttl)
+    recovery = properties.get("PointInTimeRecoverySpecification")
+    if recovery:
+        dynamodb.update_continuous_backups(TableName=table, PointInTimeRecoverySpecification=recovery)
