@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.policy
 import json
 import os
 import subprocess
@@ -9,13 +10,14 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from tollgate.rollup import Granularity, period_of
-from tollgate_cli.load import Caller, run_load
+from tollgate_cli.load import Caller, bearer_token, bedrock_client, run_load
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,3 +99,45 @@ def test_tollgate_load_sends_each_tenants_calls_with_its_own_key(local: dict[str
     }
     assert sum(tally.requests for tally in tallies.values()) == 12
     assert all(tally.cost_usd > 0 for tally in tallies.values() if tally.requests)
+
+
+def alarm_mails(outbox: Path, alarm: str) -> list[dict[str, Any]]:
+    """The alarm messages (the alarm.json attachment) mailed for ``alarm``, oldest first."""
+    parser = BytesParser(policy=email.policy.default)
+    found = []
+    for path in sorted(outbox.glob("*.eml")):
+        mail = parser.parsebytes(path.read_bytes())
+        for part in mail.iter_attachments():
+            if part.get_filename() == "alarm.json":
+                message = json.loads(part.get_content())
+                if message["AlarmName"] == alarm:
+                    found.append(message)
+    return found
+
+
+def test_a_burst_over_the_requests_per_minute_threshold_mails_one_alarm_then_one_ok(local: dict[str, Any]) -> None:
+    """initech-coder allows 20 requests a minute (config.json); 25 in one minute alarm once, then recover."""
+    alarm, outbox = "BedrockRequestsPerMinuteAlarm-initech-coder", local["dir"] / "outbox"
+    wait_for(lambda: len(alarm_mails(outbox, alarm)) == 1, 30, "the first evaluation's OK mail")
+    second = datetime.now(UTC).second
+    if not 16 <= second <= 35:  # the whole burst in one minute, past the evaluator's late-data lag
+        time.sleep((60 - second + 16) % 60)
+    key = local["tenants"]["initech"]["api_key"]
+    client = bedrock_client(local["api_url"], key, local["region"])
+    with bearer_token(key):
+        for sent in range(1, 26):
+            client.converse(modelId="initech-coder", messages=[{"role": "user", "content": [{"text": f"fix #{sent}"}]}])
+            if sent == 21:
+                crossed = time.monotonic()
+    wait_for(lambda: len(alarm_mails(outbox, alarm)) == 2, 40, "the ALARM mail")
+    alarmed = time.monotonic()
+    wait_for(lambda: len(alarm_mails(outbox, alarm)) == 3, 100, "the OK mail")
+    recovered = time.monotonic()
+    mails = alarm_mails(outbox, alarm)
+    assert [(m["OldStateValue"], m["NewStateValue"]) for m in mails] == [
+        ("INSUFFICIENT_DATA", "OK"),
+        ("OK", "ALARM"),
+        ("ALARM", "OK"),
+    ]
+    assert mails[1]["NewStateReason"].startswith("Threshold Crossed: 1 out of the last 1 datapoints [25.0 (")
+    print(f"\nthreshold crossed -> ALARM mail {alarmed - crossed:.1f} s, ALARM -> OK mail {recovered - alarmed:.1f} s")
