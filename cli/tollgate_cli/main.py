@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -13,13 +13,12 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 from tollgate.adapters.dynamodb import DynamoKeyStore, DynamoTrendStore
 from tollgate.config import ConfigBundle, ConfigError
 from tollgate.keys import issue_key
-from tollgate.money import format_usd
+from tollgate.money import usd
 
-from tollgate_cli import report
+from tollgate_cli import report, tables
 from tollgate_cli.load import Caller, run_load
 from tollgate_cli.target import Target, TargetError, resolve
 
@@ -41,18 +40,18 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         f"[green]ok[/green] config.json and models.json are valid: {len(bundle.config.tenants)} tenants, "
         f"{len(profiles)} profiles, {len(bundle.catalog.models)} models"
     )
-    table = Table("profile", "tenant", "model", "scope", "cost/5min", "tokens/min", "requests/min")
-    for p in profiles:
-        table.add_row(
-            p.name,
-            p.tenant_id,
-            p.model_id,
-            p.scope,
-            f"${p.cost_threshold}",
-            str(p.tokens_per_min_threshold),
-            str(p.requests_per_min_threshold),
-        )
-    out.print(table)
+    shown = tables.table(
+        "alarm thresholds per profile",
+        ("profile", "tenant", "model", "scope", "cost/5min", "tokens/min", "requests/min"),
+        right=("cost/5min", "tokens/min", "requests/min"),
+    )
+    costs = tables.usd_cells([Decimal(p.cost_threshold) for p in profiles])
+    for p, cost in zip(profiles, costs, strict=True):
+        shown.add_row(
+            p.name, p.tenant_id, p.model_id, p.scope, cost,
+            str(p.tokens_per_min_threshold), str(p.requests_per_min_threshold),
+        )  # fmt: skip
+    tables.print_table(out, shown)
     return 0
 
 
@@ -83,13 +82,13 @@ def cmd_keys_issue(args: argparse.Namespace) -> int:
 
 def cmd_keys_list(args: argparse.Namespace) -> int:
     keys = _keys(_target(args)).list(args.tenant)
-    table = Table("key id", "tenant", "status", "created", "label", "revoked")
+    shown = tables.table("tenant keys", ("key id", "tenant", "status", "created", "label", "revoked"))
     for k in keys:
         revoked = k.revoked_at.isoformat(timespec="seconds") if k.revoked_at else ""
-        table.add_row(
+        shown.add_row(
             k.key_id, k.tenant_id, str(k.status), k.created_at.isoformat(timespec="seconds"), k.label, revoked
         )
-    out.print(table)
+    tables.print_table(out, shown)
     return 0
 
 
@@ -126,36 +125,44 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+_LABELS = ("tenant", "profile", "model")
+#: Report columns -> (header, the line's value); all but the labels are summed in the footer.
+_REPORT_CELLS: dict[str, tuple[str, Callable[[report.ReportLine], str | int]]] = {
+    "tenant": ("tenant", lambda line: line.tenant),
+    "profile": ("profile", lambda line: line.profile),
+    "model": ("model", lambda line: line.model),
+    "requests": ("requests", lambda line: line.totals.requests),
+    "input_tokens": ("input tokens", lambda line: line.totals.tokens.input),
+    "output_tokens": ("output tokens", lambda line: line.totals.tokens.output),
+    "cache_read_tokens": ("cache read", lambda line: line.totals.tokens.cache_read),
+    "cache_write_tokens": ("cache write", lambda line: line.totals.tokens.cache_write),
+    "total_tokens": ("total tokens", lambda line: line.totals.tokens.total),
+}
+
+
 def _print_report(
     lines: Sequence[report.ReportLine], by: report.GroupBy, period: report.Period, target: Target
 ) -> None:
-    table = Table(title=f"Bedrock cost by {by}, {period} (UTC), {target.name}", show_footer=True)
-    numeric = {"requests", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
-               "total_tokens", "cost_usd"}  # fmt: skip
-    for column in report.columns(by):
-        footer = ""
-        if column == "cost_usd":
-            footer = f"${format_usd(sum(line.totals.cost_pusd for line in lines))}"
-        elif column == "requests":
-            footer = str(sum(line.totals.requests for line in lines))
-        elif column == "total_tokens":
-            footer = str(sum(line.totals.tokens.total for line in lines))
-        elif column == "tenant":
-            footer = "total"
-        table.add_column(column.replace("_", " "), footer=footer, justify="right" if column in numeric else "left")
-    for line in lines:
-        tokens = line.totals.tokens
-        cells = {
-            "tenant": line.tenant, "profile": line.profile, "model": line.model,
-            "requests": str(line.totals.requests), "input_tokens": str(tokens.input),
-            "output_tokens": str(tokens.output), "cache_read_tokens": str(tokens.cache_read),
-            "cache_write_tokens": str(tokens.cache_write), "total_tokens": str(tokens.total),
-            "cost_usd": f"${format_usd(line.totals.cost_pusd)}",
-        }  # fmt: skip
-        table.add_row(*(cells[c] for c in report.columns(by)))
     if not lines:
         out.print(f"no usage in {period} on {target.name}")
-    out.print(table)
+        return
+    columns = [c for c in report.columns(by) if c != "cost_usd"]
+    headers = [_REPORT_CELLS[c][0] for c in columns]
+    shown = tables.table(
+        f"Bedrock cost by {by}, {period} (UTC), {target.name}",
+        [*headers, "cost (USD)"],
+        right=[h for c, h in zip(columns, headers, strict=True) if c not in _LABELS] + ["cost (USD)"],
+        footers=True,
+    )
+    rows = [[_REPORT_CELLS[c][1](line) for c in columns] for line in lines]
+    costs = tables.usd_cells([usd(line.totals.cost_pusd) for line in lines] + [report.total_usd(lines)])
+    for row, cost in zip(rows, costs, strict=False):
+        shown.add_row(*map(str, row), cost)
+    footers = ["" if c in _LABELS else str(sum(int(row[i]) for row in rows)) for i, c in enumerate(columns)]
+    footers[0] = "total"
+    for column, footer in zip(shown.columns, [*footers, costs[-1]], strict=True):
+        column.footer = footer
+    tables.print_table(out, shown)
 
 
 # ------------------------------------------------------------------------------ load
@@ -202,26 +209,27 @@ def cmd_load(args: argparse.Namespace) -> int:
             seed=args.seed,
             on_done=lambda: progress.advance(task),
         )
-    table = Table(title=f"{args.requests} requests through {target.api_url}", show_footer=True)
     columns = ("tenant", "requests", "ok", "throttled (429)", "failed", "input tokens", "output tokens",
                "cache tokens", "cost (USD)")  # fmt: skip
+    shown = tables.table(f"{args.requests} requests through {target.api_url}", columns, right=columns[1:], footers=True)
     fields = ("requests", "succeeded", "throttled", "failed", "input_tokens", "output_tokens", "cache_tokens")
     sums = [sum(getattr(t, f) for t in tallies.values()) for f in fields]
-    total_cost = sum((t.cost_usd for t in tallies.values()), Decimal(0))
-    footers = ["total", *map(str, sums), f"${total_cost}"]
-    for column, footer in zip(columns, footers, strict=True):
-        table.add_column(column, footer=footer, justify="left" if column == "tenant" else "right")
-    for tenant, t in sorted(tallies.items()):
-        table.add_row(tenant, str(t.requests), str(t.succeeded), str(t.throttled), str(t.failed),
-                      str(t.input_tokens), str(t.output_tokens), str(t.cache_tokens), f"${t.cost_usd}")  # fmt: skip
-    out.print(table)
+    ordered = sorted(tallies.items())
+    costs = tables.usd_cells([t.cost_usd for _, t in ordered] + [sum((t.cost_usd for _, t in ordered), Decimal(0))])
+    for column, footer in zip(shown.columns, ["total", *map(str, sums), costs[-1]], strict=True):
+        column.footer = footer
+    for (tenant, t), cost in zip(ordered, costs, strict=False):
+        shown.add_row(tenant, *(str(getattr(t, f)) for f in fields), cost)
+    tables.print_table(out, shown)
     errors: dict[str, int] = {}
     for t in tallies.values():
         for code, n in t.errors.items():
             errors[code] = errors.get(code, 0) + n
     if errors:
         err.print("errors: " + ", ".join(f"{code} x{n}" for code, n in sorted(errors.items())))
-    out.print("Costs are what the gateway charged (x-tollgate-cost-usd); `tollgate report` reads the rollups.")
+    out.print(
+        "Costs are what the gateway charged (x-tollgate-cost-usd); `tollgate report` reads the rollups.", soft_wrap=True
+    )
     return 0 if sums[3] == 0 else 1
 
 
