@@ -11,6 +11,8 @@ What moto cannot do is left out and said so, never quietly copied by hand:
   the properties the template gives it, resolved here;
 * ``AWS::CloudWatch::Alarm`` resources, which moto's CloudFormation skips: they are put with
   PutMetricAlarm from their resolved properties;
+* ``AWS::S3::BucketPolicy`` (the artifacts bucket's TLS-only policy), which moto's
+  CloudFormation also skips: nothing local reads it, so it stays out;
 * two settings of ``AWS::DynamoDB::Table`` that moto's CloudFormation drops (moto 5.2):
   ``TimeToLiveSpecification`` and ``PointInTimeRecoverySpecification`` are applied with
   UpdateTimeToLive and UpdateContinuousBackups. ``SSESpecification`` is left as moto has it
@@ -35,6 +37,8 @@ from samtranslator.utils.py27hash_fix import to_py27_compatible_template, undo_m
 
 from tollgate_local.template import load_template
 
+#: What moto's CloudFormation says about the resource types it skips, all handled above.
+MOTO_SKIPS = ("AWS::CloudWatch::Alarm", "AWS::S3::BucketPolicy")
 #: Resource types the local stack does not hand to moto (see the module docstring).
 LEFT_OUT = ("AWS::ApiGateway::", "AWS::Lambda::EventSourceMapping", "Custom::")
 CODE_BUCKET = "tollgate-local-code"

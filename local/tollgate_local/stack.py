@@ -17,10 +17,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +38,7 @@ from tollgate.wiring import provisioner
 
 from tollgate_local.alarms import AlarmEvaluator
 from tollgate_local.bedrock import BedrockStandIn, StandInServer
-from tollgate_local.cloudformation import Deployed, deploy
+from tollgate_local.cloudformation import MOTO_SKIPS, Deployed, deploy
 from tollgate_local.dashboard_page import render_dashboard
 from tollgate_local.esm import MappingSettings, StreamMapping
 from tollgate_local.front import ApiServer, ApiSettings, LocalApi, html
@@ -381,14 +383,32 @@ Stop with Ctrl-C.
 """
 
 
+def _quiet_known_warnings() -> None:
+    """Hide the warnings that are expected and handled, so that a real one stands out.
+
+    moto's CloudFormation warns (as a log line and as a UserWarning) for each resource type it
+    skips: tollgate_local.cloudformation handles those (MOTO_SKIPS). samtranslator warns about
+    a feature toggle it looks up without a config. The provisioner's "reconciled" line is
+    what the banner's "provisioning" line says.
+    """
+    skipped = "|".join(re.escape(kind) for kind in MOTO_SKIPS)
+    warnings.filterwarnings("ignore", message=rf"Tried to parse ({skipped}) but", category=UserWarning)
+    known = re.compile(rf"No Moto CloudFormation support for ({skipped})$")
+    logging.getLogger("moto").addFilter(lambda record: not known.match(record.getMessage()))
+    logging.getLogger("samtranslator.feature_toggle").setLevel(logging.ERROR)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    logging.getLogger("tollgate.tollgate.provisioning").setLevel(logging.WARNING)  # the banner has its summary
+
+
 def run_foreground(port: int | None = None, root: Path = REPO_ROOT, state_dir: Path | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    _quiet_known_warnings()
     chosen = port if port is not None else int(os.environ.get("TOLLGATE_PORT", DEFAULT_PORT))
     stack = LocalStack(root=root.resolve(), port=chosen, state_dir=state_dir.resolve() if state_dir else None)
     started = time.monotonic()
     stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):  # SIGINT too: a shell may start us with it ignored
+        signal.signal(stop_signal, lambda *_: stopping.set())
     try:
         state = stack.start()
     except LocalStackError as error:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import email.policy
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
@@ -43,10 +46,11 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     )  # fmt: skip
     try:
         wait_for(lambda: (state / "local.json").exists(), 60, "the local stack starting")
-        yield {**json.loads((state / "local.json").read_text()), "dir": state}
+        yield {**json.loads((state / "local.json").read_text()), "dir": state, "process": process}
     finally:
-        process.terminate()
-        process.wait(timeout=20)
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=20)
 
 
 def test_a_request_becomes_a_record_a_rollup_a_metric_and_the_admin_gets_mail(
@@ -141,3 +145,14 @@ def test_a_burst_over_the_requests_per_minute_threshold_mails_one_alarm_then_one
     ]
     assert mails[1]["NewStateReason"].startswith("Threshold Crossed: 1 out of the last 1 datapoints [25.0 (")
     print(f"\nthreshold crossed -> ALARM mail {alarmed - crossed:.1f} s, ALARM -> OK mail {recovered - alarmed:.1f} s")
+
+
+def test_ctrl_c_stops_everything_and_frees_the_ports(local: dict[str, Any]) -> None:
+    """Runs last in this module: it stops the shared stack."""
+    process: subprocess.Popen[bytes] = local["process"]
+    ports = [urlsplit(local[key]).port for key in ("api_url", "aws_endpoint_url", "bedrock_endpoint_url")]
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=20) == 0
+    for port in ports:
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still answers after Ctrl-C"
