@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import random
 import threading
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 from botocore.config import Config
@@ -49,6 +50,7 @@ class TenantTally:
     cache_tokens: int = 0
     cost_usd: Decimal = Decimal(0)
     errors: dict[str, int] = field(default_factory=dict)
+    request_ids: list[str] = field(default_factory=list)  # of the answered requests (x-tollgate-request-id)
 
 
 @contextmanager
@@ -140,6 +142,7 @@ def run_load(
                 tally.output_tokens += usage["outputTokens"]
                 tally.cache_tokens += usage.get("cacheReadInputTokens", 0) + usage.get("cacheWriteInputTokens", 0)
                 tally.cost_usd += Decimal(headers["x-tollgate-cost-usd"])
+                tally.request_ids.append(headers["x-tollgate-request-id"])
             elif outcome == "ThrottlingException":
                 tally.throttled += 1
             else:
@@ -150,3 +153,31 @@ def run_load(
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         list(pool.map(send, plan))
     return tallies
+
+
+class Aggregated(Protocol):
+    def aggregated(self, request_ids: Iterable[str]) -> set[str]: ...
+
+
+def wait_for_rollups(
+    trends: Aggregated,
+    request_ids: Sequence[str],
+    *,
+    timeout: float = 60.0,
+    poll: float = 0.5,
+    on_progress: Callable[[int], None] = lambda done: None,
+) -> tuple[int, float]:
+    """Wait until the aggregator has rolled up every request (its exactly-once marker exists).
+
+    Returns how many were rolled up and the seconds waited; fewer than asked means ``timeout``
+    passed first (the stream is behind, or records failed: see the AggregationFailureQueue).
+    """
+    started = time.monotonic()
+    pending = set(request_ids)
+    while True:
+        pending -= trends.aggregated(pending)
+        on_progress(len(request_ids) - len(pending))
+        waited = time.monotonic() - started
+        if not pending or waited >= timeout:
+            return len(request_ids) - len(pending), waited
+        time.sleep(poll)

@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from tollgate.adapters.dynamodb import DynamoKeyStore, DynamoTrendStore
@@ -19,7 +20,7 @@ from tollgate.keys import issue_key
 from tollgate.money import usd
 
 from tollgate_cli import report, tables
-from tollgate_cli.load import Caller, run_load
+from tollgate_cli.load import Caller, run_load, wait_for_rollups
 from tollgate_cli.target import Target, TargetError, resolve
 
 out = Console()
@@ -227,10 +228,35 @@ def cmd_load(args: argparse.Namespace) -> int:
             errors[code] = errors.get(code, 0) + n
     if errors:
         err.print("errors: " + ", ".join(f"{code} x{n}" for code, n in sorted(errors.items())))
-    out.print(
-        "Costs are what the gateway charged (x-tollgate-cost-usd); `tollgate report` reads the rollups.", soft_wrap=True
-    )
-    return 0 if sums[3] == 0 else 1
+    out.print("Costs are what the gateway charged (x-tollgate-cost-usd).", soft_wrap=True)
+    rolled_up = _wait_for_rollups(target, [rid for t in tallies.values() for rid in t.request_ids], args.wait)
+    return 0 if sums[3] == 0 and rolled_up else 1
+
+
+def _wait_for_rollups(target: Target, request_ids: list[str], timeout: float) -> bool:
+    """Wait until the trend table holds every answered request, so that the report that follows is whole."""
+    if timeout <= 0 or not request_ids:
+        return True
+    trends = DynamoTrendStore(target.client("dynamodb"), target.resource("TrendTable"))
+    with Progress(
+        TextColumn("[bold]rolling up[/bold]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
+    ) as progress:
+        task = progress.add_task("rollups", total=len(request_ids))
+        try:
+            done, waited = wait_for_rollups(
+                trends, request_ids, timeout=timeout, on_progress=lambda n: progress.update(task, completed=n)
+            )
+        except (BotoCoreError, ClientError) as error:
+            err.print(f"could not read the trend table to wait for the rollups ({error}); use --wait 0 to skip")
+            return False
+    if done < len(request_ids):
+        err.print(
+            f"[red]only {done} of {len(request_ids)} requests were rolled up after {waited:.0f} s[/red]: the "
+            "aggregator is behind or failing; see the AggregationFailureQueue and the aggregator's log"
+        )
+        return False
+    out.print(f"All {done} answered requests are in the rollups ({waited:.1f} s after the last answer).")
+    return True
 
 
 # ------------------------------------------------------------------------------ faults, local
@@ -320,6 +346,10 @@ def parser() -> argparse.ArgumentParser:
     load.add_argument(
         "--key", action="append", help="TENANT=KEY (deployed stacks; local keys are read from local.json)"
     )
+    load.add_argument(
+        "--wait", type=float, default=60.0, metavar="SECONDS",
+        help="then wait up to this long for the rollups to hold every answered request (0: do not wait)",
+    )  # fmt: skip
     _target_options(load)
     load.set_defaults(run=cmd_load)
 

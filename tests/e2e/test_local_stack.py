@@ -19,8 +19,9 @@ from urllib.parse import urlsplit
 
 import boto3
 import pytest
+from tollgate.adapters.dynamodb import DynamoTrendStore
 from tollgate.rollup import Granularity, period_of
-from tollgate_cli.load import Caller, bearer_token, bedrock_client, run_load
+from tollgate_cli.load import Caller, bearer_token, bedrock_client, run_load, wait_for_rollups
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,6 +34,14 @@ def wait_for(condition: Any, timeout: float, what: str) -> float:
             return time.monotonic() - started
         time.sleep(0.2)
     raise AssertionError(f"{what} did not happen within {timeout} s")
+
+
+def aws(local: dict[str, Any], service: str) -> Any:
+    """A client of the local stack's moto server."""
+    return boto3.client(
+        service, region_name=local["region"], endpoint_url=local["aws_endpoint_url"],
+        aws_access_key_id="local", aws_secret_access_key="local",
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -60,11 +69,10 @@ def test_a_request_becomes_a_record_a_rollup_a_metric_and_the_admin_gets_mail(
     monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", tenant["api_key"])
     client = boto3.client("bedrock-runtime", region_name=local["region"], endpoint_url=local["api_url"])
     answer = client.converse(modelId="acme-chat", messages=[{"role": "user", "content": [{"text": "Hello there"}]}])
+    answered = time.monotonic()
     cost = answer["ResponseMetadata"]["HTTPHeaders"]["x-tollgate-cost-usd"]
     request_id = answer["ResponseMetadata"]["HTTPHeaders"]["x-tollgate-request-id"]
-    aws = {"region_name": local["region"], "endpoint_url": local["aws_endpoint_url"],
-           "aws_access_key_id": "local", "aws_secret_access_key": "local"}  # fmt: skip
-    dynamodb = boto3.client("dynamodb", **aws)
+    dynamodb = aws(local, "dynamodb")
     record = dynamodb.get_item(TableName=local["resources"]["UsageTable"], Key={"request_id": {"S": request_id}})
     assert record["Item"]["cost_usd"]["S"] == cost
 
@@ -79,7 +87,8 @@ def test_a_request_becomes_a_record_a_rollup_a_metric_and_the_admin_gets_mail(
         return any(r["profile"]["S"] == "acme-chat" for r in rows)
 
     wait_for(rolled_up, 30, "the rollup")
-    cloudwatch = boto3.client("cloudwatch", **aws)
+    to_rollup = time.monotonic() - answered
+    cloudwatch = aws(local, "cloudwatch")
 
     def metric() -> bool:
         now = datetime.now(UTC)
@@ -91,6 +100,7 @@ def test_a_request_becomes_a_record_a_rollup_a_metric_and_the_admin_gets_mail(
         return sum(p["Sum"] for p in points) == 1
 
     wait_for(metric, 30, "the Requests metric")
+    print(f"\nrequest -> rollup {to_rollup:.1f} s, request -> metric {time.monotonic() - answered:.1f} s")
     outbox = local["dir"] / "outbox"
     wait_for(lambda: any(outbox.glob("*.eml")), 30, "an alarm mail in the outbox")
 
@@ -103,6 +113,10 @@ def test_tollgate_load_sends_each_tenants_calls_with_its_own_key(local: dict[str
     }
     assert sum(tally.requests for tally in tallies.values()) == 12
     assert all(tally.cost_usd > 0 for tally in tallies.values() if tally.requests)
+    trends = DynamoTrendStore(aws(local, "dynamodb"), local["resources"]["TrendTable"])
+    answered = [rid for tally in tallies.values() for rid in tally.request_ids]
+    assert len(answered) == 12
+    assert wait_for_rollups(trends, answered, timeout=30)[0] == 12
 
 
 def alarm_mails(outbox: Path, alarm: str) -> list[dict[str, Any]]:

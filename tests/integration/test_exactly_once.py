@@ -86,8 +86,13 @@ def test_replayed_and_split_batches_leave_every_total_unchanged(
     records = stack.stream().poll()
     assert len(records) == 120
     aggregator = stack.handler("aggregator")
+    ids = [f"req-{index:05d}" for index in range(120)]
+    assert stack.trends.aggregated(ids) == set()
     # When every batch is delivered, then delivered again, then again split in halves and shuffled
+    deliver(stack, aggregator, records[:30], batch=25)
+    assert stack.trends.aggregated([*ids, "req-never"]) == set(ids[:30])  # what `tollgate load` waits on
     deliver(stack, aggregator, records, batch=25)
+    assert stack.trends.aggregated(ids) == set(ids)
     first = {g: rollups(stack, g) for g in Granularity}
     deliver(stack, aggregator, records, batch=25)
     halves = [records[i : i + 12] for i in range(0, len(records), 12)]

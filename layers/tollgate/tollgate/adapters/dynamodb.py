@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -90,6 +91,7 @@ class DynamoUsageStore:
 
 
 MARKER_PREFIX = "AGG#"
+BATCH_GET_LIMIT = 100  # keys per BatchGetItem
 _COUNTERS: tuple[tuple[str, Callable[[Totals], int]], ...] = (
     ("requests", lambda t: t.requests),
     ("input_tokens", lambda t: t.tokens.input),
@@ -277,11 +279,28 @@ class DynamoTrendStore:
         )
         return [TrendRow.from_item(item) for item in items]
 
-    def is_aggregated(self, request_id: str) -> bool:
-        found = self._client.get_item(
-            TableName=self._table, Key=to_ddb({"pk": MARKER_PREFIX + request_id, "sk": "AGG"}), ConsistentRead=True
-        )
-        return "Item" in found
+    def aggregated(self, request_ids: Iterable[str]) -> set[str]:
+        """Those of ``request_ids`` whose usage record is in the rollups (their marker exists).
+
+        One BatchGetItem per 100 ids (DynamoDB's limit), unprocessed keys asked again.
+        """
+        wanted = sorted(set(request_ids))
+        found: set[str] = set()
+        for start in range(0, len(wanted), BATCH_GET_LIMIT):
+            chunk = wanted[start : start + BATCH_GET_LIMIT]
+            keys = [to_ddb({"pk": MARKER_PREFIX + rid, "sk": "AGG"}) for rid in chunk]
+            request: dict[str, Any] = {
+                self._table: {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": "pk"}
+            }
+            for attempt in itertools.count():
+                answer = self._client.batch_get_item(RequestItems=request)
+                markers = answer["Responses"][self._table]
+                found.update(str(item["pk"]["S"]).removeprefix(MARKER_PREFIX) for item in markers)
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 1.0))  # DynamoDB throttled part of the batch: back off
+        return found
 
 
 # --------------------------------------------------------------------------- tenant keys
