@@ -252,6 +252,18 @@ def test_changing_a_profiles_model_replaces_its_inference_profile_and_the_gatewa
         config["profiles"]["acme-search"]["model"] = "amazon.nova-pro-v1:0"
 
     bundle = edited(to_nova_pro)
+    (tmp_path / "config.json").write_text(json.dumps(bundle.config.model_dump(mode="json")))
+    shutil.copy(REPO_ROOT / "models.json", tmp_path / "models.json")
+    monkeypatch.setenv("TOLLGATE_CONFIG_DIR", str(tmp_path))
+
+    # (a container of the new deployment that starts before the provisioner has replaced the
+    # profile would call Nova Lite and charge Nova Pro: it refuses with a retryable 503 instead)
+    early = stack.handler("gateway")(converse("acme-search", "acme", "early"))
+    assert early["statusCode"] == 503, early["body"]
+    assert "being re-provisioned" in json.loads(early["body"])["message"]
+    assert stack.usage.get("early") is None
+    calls_before = len(stack.standin.calls)
+
     report = prov.reconcile(bundle, stack.targets)
 
     # Then its inference profile is replaced: new ARN, new model, the old one gone; others untouched
@@ -264,9 +276,7 @@ def test_changing_a_profiles_model_replaces_its_inference_profile_and_the_gatewa
 
     # And gateway containers of the new deployment (new config layer) call the new profile,
     # charging Nova Pro's price
-    (tmp_path / "config.json").write_text(json.dumps(bundle.config.model_dump(mode="json")))
-    shutil.copy(REPO_ROOT / "models.json", tmp_path / "models.json")
-    monkeypatch.setenv("TOLLGATE_CONFIG_DIR", str(tmp_path))
+    assert len(stack.standin.calls) == calls_before  # the early refusal never reached Bedrock
     stack.standin.reset()
     response = stack.handler("gateway")(converse("acme-search", "acme", "after"))
     assert response["statusCode"] == 200, response["body"]
@@ -284,7 +294,7 @@ def test_changing_a_profiles_model_replaces_its_inference_profile_and_the_gatewa
     # And a container still running the old deployment never charges the old model's price for
     # a call through the replaced profile: it is refused and nothing is recorded
     stale = warm(converse("acme-search", "acme", "stale"))
-    assert stale["statusCode"] != 200, stale["body"]
+    assert stale["statusCode"] == 503, stale["body"]  # retryable: the next read of the registry is fresh
     assert stack.usage.get("stale") is None
     assert [c["model_id"] for c in stack.standin.calls] == [new["acme-search"]]
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from tollgate.config import ConfigBundle
 from tollgate.errors import AccessDenied, BadRequest, InternalError, NotFound, ServiceUnavailable, UpstreamError
+from tollgate.ports import Provisioned
 from tollgate.services.gateway import Caller, GatewayService
 from tollgate.usage import UsageRecord
 
@@ -41,11 +42,27 @@ class FakeUsage:
 
 
 class FakeDirectory:
-    def __init__(self, arns: dict[str, str]):
-        self.arns = arns
+    """The registry as a dict; ``after_refresh`` is what a fresh read would find."""
 
-    def arn_of(self, profile: str) -> str | None:
-        return self.arns.get(profile)
+    def __init__(self, entries: dict[str, Provisioned], after_refresh: dict[str, Provisioned] | None = None):
+        self.entries = entries
+        self.after_refresh = after_refresh
+        self.refreshes = 0
+
+    def lookup(self, profile: str, *, refresh: bool = False) -> Provisioned | None:
+        if refresh:
+            self.refreshes += 1
+            if self.after_refresh is not None:
+                self.entries = self.after_refresh
+        return self.entries.get(profile)
+
+
+def provisioned(bundle: ConfigBundle, **changed: str) -> dict[str, Provisioned]:
+    """The registry as the provisioner leaves it for config.json; ``changed`` maps profile -> other model."""
+    return {
+        p.name: Provisioned(f"arn:profile/{p.name}", changed.get(p.name, p.model_id), p.scope)
+        for p in bundle.profiles()
+    }
 
 
 ANSWER = {
@@ -57,11 +74,13 @@ ANSWER = {
 
 
 def gateway(
-    bundle: ConfigBundle, model: FakeModel, usage: FakeUsage, arns: dict[str, str] | None = None, clock: datetime = NOW
+    bundle: ConfigBundle,
+    model: FakeModel,
+    usage: FakeUsage,
+    directory: FakeDirectory | None = None,
+    clock: datetime = NOW,
 ) -> GatewayService:
-    directory = FakeDirectory(
-        arns if arns is not None else {p.name: f"arn:profile/{p.name}" for p in bundle.profiles()}
-    )
+    directory = directory if directory is not None else FakeDirectory(provisioned(bundle))
     return GatewayService(
         bundle=bundle, directory=directory, model=model, usage=usage, retention_days=90, clock=lambda: clock
     )
@@ -125,10 +144,59 @@ def test_an_unpriceable_call_is_refused_before_bedrock_is_called(bundle: ConfigB
 
 def test_an_unprovisioned_profile_is_a_503_and_not_called(bundle: ConfigBundle) -> None:
     model = FakeModel(ANSWER)
-    service = gateway(bundle, model, FakeUsage(), arns={})
+    service = gateway(bundle, model, FakeUsage(), FakeDirectory({}))
     with pytest.raises(ServiceUnavailable, match="not provisioned yet"):
         service.converse(ACME, service.profile_named(ACME, "acme-chat"), PARAMS, request_id="r", route="converse")
     assert model.calls == []
+
+
+def test_a_profile_provisioned_for_another_model_is_refused_until_the_registry_catches_up(
+    bundle: ConfigBundle,
+) -> None:
+    """Mid-deploy, config.json says one model and the registry's ARN another: never bill one, charge the other."""
+    stale = provisioned(bundle, **{"acme-chat": "amazon.nova-lite-v1:0"})
+    model, usage = FakeModel(ANSWER), FakeUsage()
+    directory = FakeDirectory(stale)
+    service = gateway(bundle, model, usage, directory)
+    with pytest.raises(ServiceUnavailable, match="being re-provisioned") as raised:
+        service.converse(ACME, service.profile_named(ACME, "acme-chat"), PARAMS, request_id="r", route="converse")
+    assert raised.value.status == 503  # boto3 retries it by itself
+    assert (model.calls, usage.records, directory.refreshes) == ([], [], 1)
+
+    # Once the provisioner has replaced the profile, a fresh read finds the new ARN and the call goes through
+    directory = FakeDirectory(stale, after_refresh=provisioned(bundle))
+    service = gateway(bundle, model, usage, directory)
+    answer = service.converse(ACME, service.profile_named(ACME, "acme-chat"), PARAMS, request_id="r2", route="converse")
+    assert model.calls == ["arn:profile/acme-chat"]
+    configured = bundle.profile("acme-chat")
+    assert configured is not None
+    assert answer.record.model_id == configured.model_id
+
+
+@pytest.mark.parametrize(
+    "gone",
+    [
+        UpstreamError("ValidationException", 400, "The provided model identifier is invalid."),
+        UpstreamError("ResourceNotFoundException", 404, "Model not found"),
+    ],
+)
+def test_a_deleted_profile_arn_is_a_retryable_503_and_refreshes_the_directory(
+    bundle: ConfigBundle, gone: UpstreamError
+) -> None:
+    directory, usage = FakeDirectory(provisioned(bundle)), FakeUsage()
+    service = gateway(bundle, FakeModel(gone), usage, directory)
+    with pytest.raises(ServiceUnavailable, match="being re-provisioned"):
+        service.converse(ACME, service.profile_named(ACME, "acme-chat"), PARAMS, request_id="r", route="converse")
+    assert (usage.records, directory.refreshes) == ([], 1)
+
+
+def test_other_validation_errors_are_the_tenants_and_pass_through(bundle: ConfigBundle) -> None:
+    directory = FakeDirectory(provisioned(bundle))
+    bad = UpstreamError("ValidationException", 400, "maxTokens must be at least 1")
+    service = gateway(bundle, FakeModel(bad), FakeUsage(), directory)
+    with pytest.raises(UpstreamError, match="maxTokens"):
+        service.converse(ACME, service.profile_named(ACME, "acme-chat"), PARAMS, request_id="r", route="converse")
+    assert directory.refreshes == 0
 
 
 def test_an_answer_that_cannot_be_metered_is_not_handed_out(bundle: ConfigBundle) -> None:

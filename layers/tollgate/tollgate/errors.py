@@ -83,3 +83,19 @@ def from_bedrock(code: str, message: str) -> UpstreamError:
     if status is None:
         return UpstreamError("InternalServerException", 500, f"Bedrock failed: {code}")
     return UpstreamError(code, status, message)
+
+
+#: What Bedrock's Converse says when the model id (for us: a profile ARN) does not exist.
+MISSING_MODEL_MESSAGE = "The provided model identifier is invalid."
+
+
+def names_a_missing_model(error: UpstreamError) -> bool:
+    """Bedrock refused the call because it does not know the model id (a deleted profile ARN).
+
+    Converse answers ``ValidationException: The provided model identifier is invalid.`` for an
+    unknown or deleted inference profile ARN, and ``ResourceNotFoundException`` for a model
+    that is gone.
+    """
+    return error.error_type == "ResourceNotFoundException" or (
+        error.error_type == "ValidationException" and error.message.strip() == MISSING_MODEL_MESSAGE
+    )

@@ -23,9 +23,18 @@ class UsageStore(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Provisioned:
+    """The application inference profile provisioned for a profile, and what it was made for."""
+
+    arn: str
+    model_id: str
+    scope: str
+
+
 class ProfileDirectory(Protocol):
-    def arn_of(self, profile: str) -> str | None:
-        """The application inference profile ARN provisioned for a profile name."""
+    def lookup(self, profile: str, *, refresh: bool = False) -> Provisioned | None:
+        """What is provisioned for a profile name; ``refresh`` asks for a fresh read (rate-limited)."""
         ...
 
 

@@ -13,7 +13,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from tollgate.keys import KeyStatus, TenantKey
-from tollgate.ports import ApplyOutcome
+from tollgate.ports import ApplyOutcome, Provisioned
 from tollgate.pricing import TokenCounts
 from tollgate.rollup import Granularity, RollupKey, Totals, fold, plan_chunks
 from tollgate.usage import UsageRecord, iso_utc
@@ -476,11 +476,12 @@ class DynamoProfileRegistry:
 
 
 class CachedProfileDirectory:
-    """The gateway's read side: profile name -> ARN, read once per container and kept fresh.
+    """The gateway's read side: profile name -> provisioned ARN and model, read once per container.
 
     One Query at cold start; again after ``ttl_seconds``, or early (at most every
-    ``miss_refresh_seconds``) when asked for a profile it does not know yet, e.g. one added
-    by a deploy that finished after this container started.
+    ``miss_refresh_seconds``) when asked for a profile it does not know yet (one added by a
+    deploy that finished after this container started) or when the caller asks to refresh
+    (the entry no longer matches config.json, or Bedrock no longer knows the ARN).
     """
 
     def __init__(
@@ -495,21 +496,24 @@ class CachedProfileDirectory:
         self._ttl = ttl_seconds
         self._miss_refresh = miss_refresh_seconds
         self._monotonic = monotonic
-        self._arns: dict[str, str] = {}
+        self._entries: dict[str, Provisioned] = {}
         self._loaded_at: float | None = None
         self.loads = 0
 
     def _load(self) -> None:
-        self._arns = {name: entry.arn for name, entry in self._registry.entries(consistent=False).items()}
+        self._entries = {
+            name: Provisioned(entry.arn, entry.model_id, entry.scope)
+            for name, entry in self._registry.entries(consistent=False).items()
+        }
         self._loaded_at = self._monotonic()
         self.loads += 1
 
-    def arn_of(self, profile: str) -> str | None:
+    def lookup(self, profile: str, *, refresh: bool = False) -> Provisioned | None:
         now = self._monotonic()
         if (
             self._loaded_at is None
             or now - self._loaded_at >= self._ttl
-            or (profile not in self._arns and now - (self._loaded_at or 0) >= self._miss_refresh)
+            or ((refresh or profile not in self._entries) and now - self._loaded_at >= self._miss_refresh)
         ):
             self._load()
-        return self._arns.get(profile)
+        return self._entries.get(profile)

@@ -17,7 +17,15 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from tollgate.config import ConfigBundle, ResolvedProfile
-from tollgate.errors import AccessDenied, BadRequest, InternalError, NotFound, ServiceUnavailable
+from tollgate.errors import (
+    AccessDenied,
+    BadRequest,
+    InternalError,
+    NotFound,
+    ServiceUnavailable,
+    UpstreamError,
+    names_a_missing_model,
+)
 from tollgate.ports import ModelClient, ProfileDirectory, UsageStore
 from tollgate.pricing import PriceBook, PriceNotFoundError, TokenCounts
 from tollgate.usage import Route, UsageRecord
@@ -132,6 +140,31 @@ class GatewayService:
 
     # -- calling and charging ------------------------------------------------------------------
 
+    def _provisioned_arn(self, profile: ResolvedProfile) -> str:
+        """The ARN to call, only if it was provisioned for the model and scope that will be charged.
+
+        The price comes from config.json bundled with this code; the ARN from the provisioner's
+        registry. During a deploy that changes a profile's model the two can briefly disagree:
+        calling then would bill one model and charge the tenant for another, so the call is
+        refused with a retryable 503 until the registry catches up.
+        """
+        wanted = (profile.model_id, profile.scope)
+        found = self._directory.lookup(profile.name)
+        if found is not None and (found.model_id, found.scope) != wanted:
+            found = self._directory.lookup(profile.name, refresh=True)
+        if found is None:
+            raise ServiceUnavailable(f"profile {profile.name!r} is not provisioned yet; retry in a minute")
+        if (found.model_id, found.scope) != wanted:
+            logger.warning(
+                "provisioned profile does not match config.json",
+                extra={"profile": profile.name, "provisioned": [found.model_id, found.scope], "configured": wanted},
+            )
+            raise ServiceUnavailable(
+                f"profile {profile.name!r} is being re-provisioned for {profile.model_id} ({profile.scope}); "
+                "retry in a minute (nothing was charged)"
+            )
+        return found.arn
+
     def converse(
         self, caller: Caller, profile: ResolvedProfile, params: Mapping[str, Any], *, request_id: str, route: Route
     ) -> Answer:
@@ -142,12 +175,22 @@ class GatewayService:
             # Never serve usage we cannot price: refuse before Bedrock is called.
             logger.error("no price for profile", extra={"profile": profile.name, "error": str(exc)})
             raise InternalError(f"profile {profile.name!r} cannot be priced right now; nothing was charged") from exc
-        arn = self._directory.arn_of(profile.name)
-        if arn is None:
-            raise ServiceUnavailable(f"profile {profile.name!r} is not provisioned yet; retry in a minute")
+        arn = self._provisioned_arn(profile)
 
         started = self._monotonic()
-        response = self._model.converse(arn, params)  # Bedrock errors propagate: nothing recorded
+        try:
+            response = self._model.converse(arn, params)  # Bedrock errors propagate: nothing recorded
+        except UpstreamError as exc:
+            if not names_a_missing_model(exc):
+                raise
+            # The model id is always our own profile ARN, never the tenant's: if Bedrock does not
+            # know it, a deploy replaced it under us. Read the directory again for the next call
+            # and let the client retry, rather than blame the tenant's request.
+            self._directory.lookup(profile.name, refresh=True)
+            logger.warning("provisioned profile not found in Bedrock", extra={"profile": profile.name, "arn": arn})
+            raise ServiceUnavailable(
+                f"profile {profile.name!r} is being re-provisioned; retry shortly (nothing was charged)"
+            ) from exc
         latency_ms = int((self._monotonic() - started) * 1000)
 
         record = UsageRecord.charge(
