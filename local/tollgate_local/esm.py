@@ -378,7 +378,6 @@ class StreamMapping:
         self._clock = clock
         self._sleep = sleep
         self._shards: dict[str, _Shard] = {}
-        self._shard_ranges: list[tuple[int, int | None, str]] = []  # (first, last or None if open, shard id)
         self._run_lock = threading.Lock()
         self._stats_lock = threading.Lock()
         self._counts = dict.fromkeys(
@@ -408,42 +407,14 @@ class StreamMapping:
 
     def _read(self, now: float) -> None:
         filtered = 0
-        for record in self._reader.poll(GET_RECORDS_LIMIT):
-            if self.settings.accepts(record):
-                self._shard_of(record).buffered.append((now, record))
-            else:
-                filtered += 1  # Lambda checkpoints past records its filters drop
+        for shard_id, records in self._reader.poll_shards(GET_RECORDS_LIMIT).items():
+            shard = self._shards.setdefault(shard_id, _Shard(shard_id))
+            for record in records:
+                if self.settings.accepts(record):
+                    shard.buffered.append((now, record))
+                else:
+                    filtered += 1  # Lambda checkpoints past records its filters drop
         self._count(records_filtered=filtered)
-
-    def _shard_of(self, record: Record) -> _Shard:
-        """The shard a record was read from, by the shards' sequence number ranges.
-
-        StreamReader.poll does not say which shard a record came from, so the ranges are read
-        with DescribeStream (through the reader's client) when a record falls outside the known ones.
-        """
-        sequence = int(_sequence_number(record))
-        shard_id = self._shard_id(sequence)
-        if shard_id is None:
-            self._shard_ranges = self._describe_shards()
-            shard_id = self._shard_id(sequence)
-        if shard_id is None:
-            raise RuntimeError(f"no shard of {self._reader.stream_arn} holds sequence number {sequence}")
-        return self._shards.setdefault(shard_id, _Shard(shard_id))
-
-    def _shard_id(self, sequence: int) -> str | None:
-        ranges = self._shard_ranges
-        holding = [(first, shard) for first, last, shard in ranges if first <= sequence <= (last or sequence)]
-        return max(holding)[1] if holding else None
-
-    def _describe_shards(self) -> list[tuple[int, int | None, str]]:
-        client = self._reader._client  # the reader's streams client: same endpoint and credentials
-        shards = client.describe_stream(StreamArn=self._reader.stream_arn)["StreamDescription"].get("Shards", [])
-        ranges: list[tuple[int, int | None, str]] = []
-        for shard in shards:
-            numbers = shard.get("SequenceNumberRange", {})
-            last = numbers.get("EndingSequenceNumber")
-            ranges.append((int(numbers["StartingSequenceNumber"]), int(last) if last else None, shard["ShardId"]))
-        return ranges
 
     # ------------------------------------------------------------------ delivery
 

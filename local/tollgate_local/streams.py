@@ -82,14 +82,19 @@ class StreamReader:
 
     def poll(self, limit: int = 1000) -> list[dict[str, Any]]:
         """New records of every shard, in order, shaped as Lambda delivers them."""
+        return [record for records in self.poll_shards(limit).values() for record in records]
+
+    def poll_shards(self, limit: int = 1000) -> dict[str, list[dict[str, Any]]]:
+        """New records by shard id (shards with none left out), in order, shaped as Lambda delivers them."""
         self._discover()
-        records: list[dict[str, Any]] = []
+        found: dict[str, list[dict[str, Any]]] = {}
         for shard_id, iterator in list(self._iterators.items()):
             if iterator is None:
                 continue
             page = self._client.get_records(ShardIterator=iterator, Limit=limit)
             self._iterators[shard_id] = page.get("NextShardIterator")
-            records.extend(
-                lambda_record(raw, stream_arn=self.stream_arn, region=self._region) for raw in page.get("Records", [])
-            )
-        return records
+            if page.get("Records"):
+                found[shard_id] = [
+                    lambda_record(raw, stream_arn=self.stream_arn, region=self._region) for raw in page["Records"]
+                ]
+        return found

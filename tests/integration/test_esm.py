@@ -522,11 +522,11 @@ class FlakyReader(StreamReader):
 
     failed = False
 
-    def poll(self, limit: int = 1000) -> list[dict[str, Any]]:
+    def poll_shards(self, limit: int = 1000) -> dict[str, list[dict[str, Any]]]:
         if not self.failed:
             self.failed = True
             raise ConnectionError("stream endpoint down")
-        return super().poll(limit)
+        return super().poll_shards(limit)
 
 
 def test_polling_errors_are_logged_and_polling_goes_on(aws: Aws, caplog: pytest.LogCaptureFixture) -> None:
