@@ -239,6 +239,9 @@ def _proxy_result(result: Any) -> tuple[int, dict[str, str], bytes]:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle on, a keep-alive client's delayed ACK
+    # held the body back ~40 ms on every request (measured by `make bench`: p50 55 ms -> 8 ms).
+    disable_nagle_algorithm = True
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
