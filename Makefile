@@ -70,6 +70,10 @@ load: install ## send a workload to the running local stack and print the report
 e2e: install ## only the end-to-end tests (they start their own local stack)
 	$(BIN)/python -m pytest -m e2e
 
+.PHONY: bench
+bench: install ## benchmarks: hot-path AWS calls and CPU per request, aggregation cost, latencies on the local stack
+	$(BIN)/python -m benchmarks.run
+
 .PHONY: events
 events: install ## regenerate events/ from the sample data
 	$(BIN)/python -m tollgate_local.sample_events
