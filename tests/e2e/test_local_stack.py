@@ -62,6 +62,19 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             process.wait(timeout=20)
 
 
+def test_local_json_has_the_shape_product_md_documents(local: dict[str, Any]) -> None:
+    written = json.loads((local["dir"] / "local.json").read_text())
+    assert {"api_url", "aws_endpoint_url", "region", "tenants", "resources", "outbox"} <= written.keys()
+    assert written["api_url"].startswith("http://127.0.0.1:")
+    assert set(written["tenants"]) == {"acme", "globex", "initech"}
+    assert written["tenants"]["initech"]["profiles"] == ["initech-analytics", "initech-coder"]
+    assert all(info["api_key"].startswith("tg_") for info in written["tenants"].values())
+    assert {"UsageTable", "TrendTable", "TenantTable", "AlertTopic", "AggregationFailureQueue"} <= set(
+        written["resources"]
+    )
+    assert Path(written["outbox"]) == local["dir"] / "outbox"
+
+
 def test_a_request_becomes_a_record_a_rollup_a_metric_and_the_admin_gets_mail(
     local: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
