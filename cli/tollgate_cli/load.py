@@ -11,7 +11,6 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -51,6 +50,24 @@ class TenantTally:
     cost_usd: Decimal = Decimal(0)
     errors: dict[str, int] = field(default_factory=dict)
     request_ids: list[str] = field(default_factory=list)  # of the answered requests (x-tollgate-request-id)
+
+    def count(self, answer: dict[str, Any] | None, error_code: str | None) -> None:
+        """Add one call: its answer, or the error code it failed with."""
+        self.requests += 1
+        if answer is not None:
+            usage = answer["usage"]
+            headers = answer["ResponseMetadata"]["HTTPHeaders"]
+            self.succeeded += 1
+            self.input_tokens += usage["inputTokens"]
+            self.output_tokens += usage["outputTokens"]
+            self.cache_tokens += usage.get("cacheReadInputTokens", 0) + usage.get("cacheWriteInputTokens", 0)
+            self.cost_usd += Decimal(headers["x-tollgate-cost-usd"])
+            self.request_ids.append(headers["x-tollgate-request-id"])
+        elif error_code == "ThrottlingException":
+            self.throttled += 1
+        else:
+            self.failed += 1
+            self.errors[str(error_code)] = self.errors.get(str(error_code), 0) + 1
 
 
 @contextmanager
@@ -103,11 +120,15 @@ def run_load(
     callers: Sequence[Caller],
     *,
     requests: int,
-    concurrency: int = 4,
     seed: int = 1,
     on_done: Callable[[], None] = lambda: None,
 ) -> dict[str, TenantTally]:
-    """Send ``requests`` requests spread over the callers' profiles; tally what each tenant was charged."""
+    """Send ``requests`` requests spread over the callers' profiles; tally what each tenant was charged.
+
+    One call at a time: the key is an environment variable that botocore reads on every call,
+    and a process has one environment (each real tenant runs in its own process). Threads
+    would only queue on it.
+    """
     rng = random.Random(seed)  # noqa: S311 - a reproducible workload, not security
     clients = {c.tenant: bedrock_client(api_url, c.api_key, region) for c in callers}
     keys = {c.tenant: c.api_key for c in callers}
@@ -117,13 +138,10 @@ def run_load(
         profile = rng.choice(caller.profiles)
         plan.append((caller.tenant, profile, request_body(rng, index, profile in caller.caching)))
     tallies = {c.tenant: TenantTally() for c in callers}
-    lock = threading.Lock()
-
-    def send(item: tuple[str, str, dict[str, Any]]) -> None:
-        tenant, profile, body = item
+    for tenant, profile, body in plan:
         outcome: str | None = None
         try:
-            with bearer_token(keys[tenant]):  # serialises the calls: one process, one environment
+            with bearer_token(keys[tenant]):
                 answer = clients[tenant].converse(modelId=profile, **body)
         except ClientError as error:
             outcome = error.response["Error"]["Code"]
@@ -131,27 +149,8 @@ def run_load(
         except BotoCoreError as error:  # connection refused, timeout: the gateway is not answering
             outcome = type(error).__name__
             answer = None
-        with lock:
-            tally = tallies[tenant]
-            tally.requests += 1
-            if answer is not None:
-                usage = answer["usage"]
-                headers = answer["ResponseMetadata"]["HTTPHeaders"]
-                tally.succeeded += 1
-                tally.input_tokens += usage["inputTokens"]
-                tally.output_tokens += usage["outputTokens"]
-                tally.cache_tokens += usage.get("cacheReadInputTokens", 0) + usage.get("cacheWriteInputTokens", 0)
-                tally.cost_usd += Decimal(headers["x-tollgate-cost-usd"])
-                tally.request_ids.append(headers["x-tollgate-request-id"])
-            elif outcome == "ThrottlingException":
-                tally.throttled += 1
-            else:
-                tally.failed += 1
-                tally.errors[str(outcome)] = tally.errors.get(str(outcome), 0) + 1
+        tallies[tenant].count(answer, outcome)
         on_done()
-
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        list(pool.map(send, plan))
     return tallies
 
 

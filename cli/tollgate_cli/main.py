@@ -206,7 +206,6 @@ def cmd_load(args: argparse.Namespace) -> int:
             target.region,
             callers,
             requests=args.requests,
-            concurrency=args.concurrency,
             seed=args.seed,
             on_done=lambda: progress.advance(task),
         )
@@ -340,7 +339,6 @@ def parser() -> argparse.ArgumentParser:
 
     load = commands.add_parser("load", help="send a workload through the HTTP API with boto3's bedrock-runtime")
     load.add_argument("--requests", type=int, default=200)
-    load.add_argument("--concurrency", type=int, default=4)
     load.add_argument("--seed", type=int, default=1)
     load.add_argument("--profile", action="append", help="only these profiles (repeatable)")
     load.add_argument(
