@@ -24,6 +24,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 from tollgate.adapters.dynamodb import DynamoTrendStore
+from tollgate.config import ConfigBundle
 from tollgate.rollup import Granularity, period_of
 from tollgate_cli.load import bearer_token, bedrock_client, request_body
 from tollgate_local.template import REPO_ROOT, event_source_mapping
@@ -32,6 +33,7 @@ from benchmarks.report import heading, ms, percentile, table
 
 LATENCY_TENANT, LATENCY_PROFILE = "acme", "acme-chat"
 SAMPLE_TENANT, SAMPLE_PROFILE = "globex", "globex-summarizer"  # a profile the latency run leaves alone
+ALARM_TENANT, ALARM_PROFILE = "initech", "initech-coder"  # the lowest requests-per-minute threshold
 START_TIMEOUT = 90.0
 PROPAGATION_TIMEOUT = 40.0
 POLL = 0.05
@@ -134,6 +136,8 @@ class LocalFigures:
     latencies: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)  # error code -> count, in the latency run
     stages: dict[str, list[float]] = field(default_factory=dict)
+    alarm_threshold: int = 0
+    to_alarm_mail: float = 0.0  # from the response that crossed the threshold to the ALARM .eml
 
 
 class Tenant:
@@ -163,7 +167,25 @@ def measure_local(requests: int, samples: int) -> LocalFigures:
         probe = Probe(local)
         _latency_run(Tenant(local, LATENCY_TENANT), probe, figures)
         _propagation_samples(Tenant(local, SAMPLE_TENANT), probe, samples, figures)
+        _alarm_sample(Tenant(local, ALARM_TENANT), Path(local["outbox"]), figures)
     return figures
+
+
+def _alarm_sample(tenant: Tenant, outbox: Path, figures: LocalFigures) -> None:
+    """Cross ALARM_PROFILE's requests-per-minute threshold within one minute; time the ALARM mail."""
+    profile = ConfigBundle.load_dir(REPO_ROOT).profile(ALARM_PROFILE)
+    if profile is None:
+        raise BenchmarkError(f"config.json has no profile {ALARM_PROFILE}")
+    figures.alarm_threshold = profile.requests_per_min_threshold
+    marker = f"-alarm-bedrockrequestsperminutealarm-{ALARM_PROFILE}"  # the mailbox's file name, from the subject
+    second = datetime.now(UTC).second
+    if not 16 <= second <= 40:  # all in one minute, and past the evaluator's 15 s late-data lag
+        time.sleep((60 - second + 16) % 60)
+    for _ in range(figures.alarm_threshold + 1):
+        tenant.converse(ALARM_PROFILE)
+    crossed = time.monotonic()
+    wait_for(lambda: any(marker in path.name for path in outbox.glob("*.eml")), 60, "the ALARM mail")
+    figures.to_alarm_mail = time.monotonic() - crossed
 
 
 def _latency_run(tenant: Tenant, probe: Probe, figures: LocalFigures) -> None:
@@ -239,5 +261,9 @@ def render_local(figures: LocalFigures) -> str:
             "",
             f"The template's MaximumBatchingWindowInSeconds is {window} s: the stream mapping waits that long "
             f"for a batch to fill, which dominates the rollup and metric times (polled every {POLL * 1000:.0f} ms).",
+            "",
+            f"{figures.alarm_threshold + 1} requests in one minute to `{ALARM_PROFILE}` (threshold "
+            f"{figures.alarm_threshold}/min): threshold crossed -> ALARM mail in the outbox in "
+            f"{figures.to_alarm_mail:.1f} s (alarms evaluated every 1 s here, every 5 s under `make local`).",
         ]
     )
