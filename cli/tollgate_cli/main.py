@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -127,18 +127,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 _LABELS = ("tenant", "profile", "model")
-#: Report columns -> (header, the line's value); all but the labels are summed in the footer.
-_REPORT_CELLS: dict[str, tuple[str, Callable[[report.ReportLine], str | int]]] = {
-    "tenant": ("tenant", lambda line: line.tenant),
-    "profile": ("profile", lambda line: line.profile),
-    "model": ("model", lambda line: line.model),
-    "requests": ("requests", lambda line: line.totals.requests),
-    "input_tokens": ("input tokens", lambda line: line.totals.tokens.input),
-    "output_tokens": ("output tokens", lambda line: line.totals.tokens.output),
-    "cache_read_tokens": ("cache read", lambda line: line.totals.tokens.cache_read),
-    "cache_write_tokens": ("cache write", lambda line: line.totals.tokens.cache_write),
-    "total_tokens": ("total tokens", lambda line: line.totals.tokens.total),
-}
+#: Column headers that differ from the column's name with spaces for underscores.
+_HEADERS = {"cache_read_tokens": "cache read", "cache_write_tokens": "cache write"}
 
 
 def _print_report(
@@ -147,21 +137,20 @@ def _print_report(
     if not lines:
         out.print(f"no usage in {period} on {target.name}")
         return
-    columns = [c for c in report.columns(by) if c != "cost_usd"]
-    headers = [_REPORT_CELLS[c][0] for c in columns]
+    columns = [c for c in report.columns(by) if c != "cost_usd"]  # cost: shown aligned, below
+    headers = [_HEADERS.get(c, c.replace("_", " ")) for c in columns]
     shown = tables.table(
         f"Bedrock cost by {by}, {period} (UTC), {target.name}",
         [*headers, "cost (USD)"],
         right=[h for c, h in zip(columns, headers, strict=True) if c not in _LABELS] + ["cost (USD)"],
         footers=True,
     )
-    rows = [[_REPORT_CELLS[c][1](line) for c in columns] for line in lines]
+    records = [report.record(line, by) for line in lines]
     costs = tables.usd_cells([usd(line.totals.cost_pusd) for line in lines] + [report.total_usd(lines)])
-    for row, cost in zip(rows, costs, strict=False):
-        shown.add_row(*map(str, row), cost)
-    footers = ["" if c in _LABELS else str(sum(int(row[i]) for row in rows)) for i, c in enumerate(columns)]
-    footers[0] = "total"
-    for column, footer in zip(shown.columns, [*footers, costs[-1]], strict=True):
+    for record, cost in zip(records, costs, strict=False):
+        shown.add_row(*(str(record[c]) for c in columns), cost)
+    footers = ["" if c in _LABELS else str(sum(int(r[c]) for r in records)) for c in columns]
+    for column, footer in zip(shown.columns, ["total", *footers[1:], costs[-1]], strict=True):
         column.footer = footer
     tables.print_table(out, shown)
 

@@ -101,7 +101,8 @@ _COLUMNS = ("tenant", "profile", "model", "requests", "input_tokens", "output_to
             "cache_write_tokens", "total_tokens", "cost_usd")  # fmt: skip
 
 
-def _record(line: ReportLine, by: GroupBy) -> dict[str, str | int]:
+def record(line: ReportLine, by: GroupBy) -> dict[str, str | int]:
+    """One line as the report's columns (cost as an exact decimal string)."""
     tokens = line.totals.tokens
     values: dict[str, str | int] = {"tenant": line.tenant}
     if by is not GroupBy.TENANT:
@@ -131,7 +132,7 @@ def to_json(lines: Sequence[ReportLine], by: GroupBy, period: Period) -> str:
         "period": {"start": period.start.isoformat(), "end": period.end.isoformat(), "timezone": "UTC"},
         "group_by": str(by),
         "currency": "USD",
-        "lines": [_record(line, by) for line in lines],
+        "lines": [record(line, by) for line in lines],
         "total_cost_usd": format_usd(total_cost),
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -143,7 +144,7 @@ def to_csv(lines: Sequence[ReportLine], by: GroupBy) -> str:
     writer = csv.DictWriter(out, fieldnames=columns(by), lineterminator="\n")
     writer.writeheader()
     for line in lines:
-        writer.writerow(_record(line, by))
+        writer.writerow(record(line, by))
     return out.getvalue()
 
 

@@ -8,10 +8,13 @@ import json
 from datetime import date
 
 import pytest
+from rich.console import Console
 from tollgate.adapters.dynamodb import TrendRow
 from tollgate.pricing import TokenCounts
 from tollgate.rollup import Granularity, RollupKey, Totals
+from tollgate_cli import main
 from tollgate_cli.report import GroupBy, Period, group, to_csv, to_json
+from tollgate_cli.target import Target
 
 TODAY = date(2026, 11, 26)
 
@@ -97,3 +100,19 @@ def test_only_day_rows_are_summed() -> None:
     hour = TrendRow(RollupKey(Granularity.HOUR, "2026-11-01T10", "acme", "p", "m"), Totals(1, TokenCounts(), 1))
     with pytest.raises(ValueError, match="DAY rows"):
         group([hour], GroupBy.TENANT)
+
+
+def test_the_table_shows_every_cost_whole_and_totals_every_column(monkeypatch: pytest.MonkeyPatch) -> None:
+    buffer = io.StringIO()
+    monkeypatch.setattr(main, "out", Console(file=buffer, width=80, no_color=True))
+    lines = group(ROWS, GroupBy.PROFILE)
+    main._print_report(lines, GroupBy.PROFILE, Period(date(2026, 11, 1), date(2026, 11, 2)), Target("t", "r", "u", {}))
+    text = buffer.getvalue()
+    assert "…" not in text
+    table = {line.split()[1]: line.split() for line in text.splitlines() if line.strip().startswith(("acme", "globex"))}
+    # tenant, profile, requests, input, output, cache read, cache write, total tokens, cost (12 decimals: 1 pUSD)
+    assert table["acme-chat"] == ["acme", "acme-chat", "5", "150", "75", "0", "0", "225", "$0.003000000003"]
+    assert table["acme-search"][-1] == "$0.000000000007"
+    assert table["globex-assistant"][-1] == "$9.000000000000"
+    (total,) = [line.split() for line in text.splitlines() if line.strip().startswith("total")]
+    assert total == ["total", "11", "660", "330", "0", "0", "990", "$9.003000000010"]
