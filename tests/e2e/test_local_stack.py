@@ -76,7 +76,7 @@ def test_local_json_has_the_shape_product_md_documents(local: dict[str, Any]) ->
     assert Path(written["outbox"]) == local["dir"] / "outbox"
 
 
-def test_a_request_becomes_a_record_a_rollup_a_metric_and_the_admin_gets_mail(
+def test_a_request_becomes_a_record_a_rollup_and_a_metric(
     local: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tenant = local["tenants"]["acme"]
@@ -115,8 +115,6 @@ def test_a_request_becomes_a_record_a_rollup_a_metric_and_the_admin_gets_mail(
 
     wait_for(metric, 30, "the Requests metric")
     print(f"\nrequest -> rollup {to_rollup:.1f} s, request -> metric {time.monotonic() - answered:.1f} s")
-    outbox = local["dir"] / "outbox"
-    wait_for(lambda: any(outbox.glob("*.eml")), 30, "an alarm mail in the outbox")
 
 
 def test_tollgate_load_sends_each_tenants_calls_with_its_own_key(local: dict[str, Any]) -> None:
