@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
@@ -46,7 +47,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         ("profile", "tenant", "model", "scope", "cost/5min", "tokens/min", "requests/min"),
         right=("cost/5min", "tokens/min", "requests/min"),
     )
-    costs = tables.usd_cells([Decimal(p.cost_threshold) for p in profiles])
+    costs = tables.usd_cells([p.cost_threshold for p in profiles])
     for p, cost in zip(profiles, costs, strict=True):
         shown.add_row(
             p.name, p.tenant_id, p.model_id, p.scope, cost,
@@ -161,6 +162,9 @@ def _print_report(
 def _callers(args: argparse.Namespace, target: Target, bundle: ConfigBundle) -> list[Caller]:
     caching = frozenset(p.name for p in bundle.profiles() if bundle.catalog.models[p.model_id].prompt_caching)
     if args.key:
+        malformed = [item for item in args.key if "=" not in item]
+        if malformed:
+            raise UsageError(f"--key takes TENANT=KEY, not {malformed[0]!r}")
         keys = dict(item.split("=", 1) for item in args.key)
     else:
         if not target.tenants:
@@ -251,8 +255,6 @@ def _wait_for_rollups(target: Target, request_ids: list[str], timeout: float) ->
 
 
 def cmd_faults(args: argparse.Namespace) -> int:
-    import urllib.request
-
     target = _target(argparse.Namespace(local=True, stack=None, region=None))
     url = target.extras.get("bedrock_endpoint_url")
     if not url:
@@ -364,13 +366,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, TargetError) as error:
         err.print(f"[red]error:[/red] {error}", highlight=False)
         return 2
+    except (BotoCoreError, ClientError, urllib.error.URLError) as error:
+        err.print(
+            f"[red]error:[/red] {error}\nThe local stack: is `make local` still running? "
+            "A deployed stack: check the AWS credentials, --region and --stack.",
+            highlight=False,
+        )
+        return 1
     except KeyboardInterrupt:
         return 130
 
 
-def _run() -> Any:
-    sys.exit(main())
-
-
 if __name__ == "__main__":
-    _run()
+    raise SystemExit(main())

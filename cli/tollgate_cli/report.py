@@ -24,7 +24,7 @@ class GroupBy(StrEnum):
 
 @dataclass(frozen=True)
 class Period:
-    """A whole number of UTC days [start, end], read from DAY rollups (or MONTH rows for whole months)."""
+    """A whole number of UTC days [start, end], read from the DAY rollups."""
 
     start: date
     end: date

@@ -196,7 +196,11 @@ class LocalStack:
             "logs": str(_relative(self.state / "logs", self.root)),
             "provisioning": summary,
         }
-        (self.state / "local.json").write_text(json.dumps(state, indent=2) + "\n")
+        state_file = self.state / "local.json"
+        state_file.write_text(json.dumps(state, indent=2) + "\n")
+        # Removed at stop (only ours: a second `make local` that fails to start leaves the first's alone),
+        # so that commands then say "start the local stack" rather than "connection refused".
+        self._stops.append(lambda: state_file.unlink(missing_ok=True))
         return state
 
     def _fresh_state_dir(self) -> None:

@@ -26,12 +26,3 @@ def test_a_table_wider_than_the_terminal_keeps_every_cell_whole() -> None:
     assert "initech-analytics" in text
     assert "$0.007876800" in text
     assert "…" not in text
-
-
-def test_a_table_that_fits_is_printed_at_the_terminal_width() -> None:
-    buffer = io.StringIO()
-    console = Console(file=buffer, width=60, no_color=True)
-    shown = table("t", ("a", "b"))
-    shown.add_row("1", "2")
-    print_table(console, shown)
-    assert max(len(line) for line in buffer.getvalue().splitlines()) <= 60
