@@ -377,8 +377,8 @@ _INITIAL: Final = _Tracked(INSUFFICIENT_DATA, INITIAL_REASON, "{}")
 class AlarmEvaluator:
     """Evaluates moto's metric alarms the way CloudWatch would and runs their SNS actions.
 
-    Call :meth:`evaluate` for one pass (tests pass ``now``), or :meth:`start` a background
-    thread that evaluates every few seconds. Thread-safe: passes never overlap.
+    Call :meth:`evaluate` for one pass (tests pass ``now``); local mode calls it every few
+    seconds from its ticker thread. Thread-safe: passes never overlap.
     """
 
     def __init__(
@@ -403,8 +403,6 @@ class AlarmEvaluator:
         self._skipped: set[str] = set()
         self._evaluating = threading.Lock()
         self._state_lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ evaluation
 
@@ -555,28 +553,3 @@ class AlarmEvaluator:
             "InsufficientDataActions": list(rule.insufficient_data_actions),
             "Trigger": trigger,
         }
-
-    # ------------------------------------------------------------------ background thread
-
-    def start(self, interval_seconds: float = 10.0) -> None:
-        """Evaluate now and then every ``interval_seconds`` on a daemon thread until :meth:`stop`."""
-        if self._thread is not None:
-            raise RuntimeError("the alarm evaluator is already running")
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, args=(interval_seconds,), name="alarm-evaluator", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop the thread (at once, or after the pass under way) and wait for it. Safe to call twice."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    def _run(self, interval_seconds: float) -> None:
-        while not self._stopping.is_set():
-            try:
-                self.evaluate()
-            except Exception:  # the thread must outlive a bad pass (moto restarting, a bug)
-                logger.exception("alarm evaluation failed")
-            self._stopping.wait(interval_seconds)

@@ -132,7 +132,6 @@ def local(moto_url: str, tmp_path: Path) -> Iterator[Local]:
         sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=mailbox.url_for(ADMIN))
         evaluator = AlarmEvaluator(cloudwatch, sns, region=REGION, account_id=ACCOUNT)
         yield Local(cloudwatch, sns, topic, mailbox, evaluator)
-        evaluator.stop()
 
 
 def body_of(mail: EmailMessage) -> str:
@@ -421,38 +420,6 @@ def test_long_alarm_names_are_cut_to_the_sns_subject_limit(local: Local) -> None
     assert len(mail["Subject"]) == 100
     assert mail["Subject"].startswith('OK: "BedrockTokensPerMinuteAlarm-xxx')
     assert mail["Subject"].endswith('..." in US East (N. Virginia)')
-
-
-def test_background_thread_survives_errors_and_stops_promptly(
-    local: Local, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    local.put_alarm("tokens")
-    evaluate = local.evaluator.evaluate
-    calls: list[datetime | None] = []
-
-    def flaky(now: datetime | None = None) -> list[Transition]:
-        calls.append(now)
-        if len(calls) == 1:
-            raise RuntimeError("moto went away")
-        return evaluate(now)
-
-    monkeypatch.setattr(local.evaluator, "evaluate", flaky)
-    with caplog.at_level(logging.ERROR, logger="tollgate_local.alarms"):
-        local.evaluator.start(interval_seconds=0.02)
-        wait_for(lambda: local.evaluator.states() == {"tokens": OK})
-        local.evaluator.stop()
-    assert "alarm evaluation failed" in caplog.text
-    assert len(local.mailbox.messages()) == 1
-
-    passes = len(calls)
-    local.evaluator.start(interval_seconds=60)
-    wait_for(lambda: len(calls) > passes)
-    started = time.monotonic()
-    local.evaluator.stop()
-    assert time.monotonic() - started < 1
-    local.evaluator.start()
-    with pytest.raises(RuntimeError):
-        local.evaluator.start()
 
 
 # --------------------------------------------------------------------------- the rules, without moto
