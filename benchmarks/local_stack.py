@@ -1,21 +1,17 @@
 """3. The local stack end to end: `tollgate local` in its own process, the stock boto3 client over HTTP.
 
-The stack is started exactly as tests/e2e/test_local_stack.py starts it (no AWS_* variables,
-TOLLGATE_ALARM_INTERVAL=1, any free port, its own state directory) and is always terminated.
+The stack is started exactly as tests/e2e/test_local_stack.py starts it
+(tollgate_local.launch: no AWS_* variables, alarms every 1 s, any free port, its own state
+directory) and is always stopped.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import random
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +23,7 @@ from tollgate.adapters.dynamodb import DynamoTrendStore
 from tollgate.config import ConfigBundle
 from tollgate.rollup import Granularity, period_of
 from tollgate_cli.load import bearer_token, bedrock_client, request_body
+from tollgate_local.launch import local_stack_process
 from tollgate_local.template import REPO_ROOT, event_source_mapping
 
 from benchmarks.report import heading, ms, percentile, table
@@ -34,7 +31,6 @@ from benchmarks.report import heading, ms, percentile, table
 LATENCY_TENANT, LATENCY_PROFILE = "acme", "acme-chat"
 SAMPLE_TENANT, SAMPLE_PROFILE = "globex", "globex-summarizer"  # a profile the latency run leaves alone
 ALARM_TENANT, ALARM_PROFILE = "initech", "initech-coder"  # the lowest requests-per-minute threshold
-START_TIMEOUT = 90.0
 PROPAGATION_TIMEOUT = 40.0
 POLL = 0.05
 SPACING = 0.5  # seconds between one sample's last stage and the next sample's request
@@ -52,51 +48,6 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> float:
             return time.monotonic() - started
         time.sleep(POLL)
     raise BenchmarkError(f"{what} did not happen within {timeout:.0f} s")
-
-
-@contextmanager
-def local_stack() -> Iterator[tuple[dict[str, Any], float]]:
-    """The running stack's local.json, and the seconds it took to start; terminated on exit."""
-    with tempfile.TemporaryDirectory(prefix="tollgate-bench-") as folder:
-        state = Path(folder)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        env["TOLLGATE_ALARM_INTERVAL"] = "1"
-        with (state / "stderr.log").open("wb") as stderr:
-            started = time.monotonic()
-            process = subprocess.Popen(
-                [sys.executable, "-m", "tollgate_cli.main", "local", "--port", "0", "--state-dir", str(state)],
-                cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr,
-            )  # fmt: skip
-            try:
-                info = _started(process, state)
-                yield info, time.monotonic() - started
-            finally:
-                _terminate(process)
-
-
-def _started(process: subprocess.Popen[bytes], state: Path) -> dict[str, Any]:
-    def ready() -> bool:
-        if process.poll() is not None:
-            log = (state / "stderr.log").read_text(errors="replace")[-2000:]
-            raise BenchmarkError(f"`tollgate local` exited with {process.returncode}:\n{log}")
-        try:
-            json.loads((state / "local.json").read_text())
-        except (FileNotFoundError, json.JSONDecodeError):  # not there yet, or being written
-            return False
-        return True
-
-    wait_for(ready, START_TIMEOUT, "the local stack starting")
-    loaded: dict[str, Any] = json.loads((state / "local.json").read_text())
-    return loaded
-
-
-def _terminate(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 class Probe:
@@ -162,8 +113,9 @@ class Tenant:
 
 def measure_local(requests: int, samples: int) -> LocalFigures:
     figures = LocalFigures(requests=requests)
-    with local_stack() as (local, startup):
-        figures.startup = startup
+    with tempfile.TemporaryDirectory(prefix="tollgate-bench-") as folder, local_stack_process(Path(folder)) as launched:
+        local = launched.state
+        figures.startup = launched.startup_seconds
         probe = Probe(local)
         _latency_run(Tenant(local, LATENCY_TENANT), probe, figures)
         _propagation_samples(Tenant(local, SAMPLE_TENANT), probe, samples, figures)

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import email.policy
 import json
-import os
 import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -23,6 +21,7 @@ import pytest
 from tollgate.adapters.dynamodb import DynamoTrendStore
 from tollgate.rollup import Granularity, period_of
 from tollgate_cli.load import Caller, bearer_token, bedrock_client, run_load, wait_for_rollups
+from tollgate_local.launch import local_stack_process
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,20 +46,8 @@ def aws(local: dict[str, Any], service: str) -> Any:
 
 @pytest.fixture(scope="module")
 def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    state = tmp_path_factory.mktemp("tollgate")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env["TOLLGATE_ALARM_INTERVAL"] = "1"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tollgate_cli.main", "local", "--port", "0", "--state-dir", str(state)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        wait_for(lambda: (state / "local.json").exists(), 60, "the local stack starting")
-        yield {**json.loads((state / "local.json").read_text()), "dir": state, "process": process}
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=20)
+    with local_stack_process(tmp_path_factory.mktemp("tollgate")) as launched:
+        yield {**launched.state, "dir": launched.state_dir, "process": launched.process}
 
 
 def test_local_json_has_the_shape_product_md_documents(local: dict[str, Any]) -> None:
