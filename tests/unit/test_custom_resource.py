@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -24,11 +25,12 @@ class Recorder:
 
     def __init__(self) -> None:
         self.bodies: list[dict[str, Any]] = []
+        self.answered = threading.Event()
 
     def __call__(self, request: Any, timeout: float) -> Any:
         assert request.get_method() == "PUT"
         self.bodies.append(json.loads(request.data))
-        recorder = self
+        self.answered.set()
 
         class Response:
             def __enter__(self) -> Response:
@@ -40,7 +42,6 @@ class Recorder:
             def read(self) -> bytes:
                 return b""
 
-        del recorder
         return Response()
 
 
@@ -72,11 +73,12 @@ def test_an_exception_is_reported_as_failed_with_its_message() -> None:
 
 
 def test_the_watchdog_answers_before_lambda_times_out_and_only_once() -> None:
-    def slow(event: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-        time.sleep(1.5)
-        return "late", {}
-
     sent = Recorder()
+
+    def slow(event: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        assert sent.answered.wait(timeout=30), "the watchdog never answered"
+        return "late", {}  # finishes after the watchdog's answer: must not send a second one
+
     # 10.5 s left with a 10 s margin: the watchdog fires after about a second
     run_custom_resource(EVENT, Context(10_500), slow, opener=sent)
     (body,) = sent.bodies
