@@ -18,14 +18,14 @@ from typing import Any
 
 import boto3
 import pytest
-from tollgate.adapters.bedrock import BedrockProfiles
-from tollgate.adapters.dynamodb import DynamoProfileRegistry
 from tollgate.config import ConfigBundle
 from tollgate.money import usd
 from tollgate.provisioning import Provisioner, ProvisioningError, config_digest
+from tollgate.settings import ProvisionerSettings
+from tollgate.wiring import provisioner
 from tollgate_local.apigw import proxy_event
 
-from tests.integration.conftest import ACCOUNT, REGION, STACK, TABLES, Stack
+from tests.integration.conftest import ACCOUNT, REGION, STACK, Stack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ALARM_PREFIXES = ("BedrockTokenCostAlarm-", "BedrockTokensPerMinuteAlarm-", "BedrockRequestsPerMinuteAlarm-")
@@ -74,14 +74,8 @@ def with_profile(name: str, profile: dict[str, Any]) -> Callable[[dict[str, Any]
 
 @pytest.fixture
 def prov(stack: Stack) -> Provisioner:
-    """The provisioner the custom resource runs (clients from one session: building them is slow)."""
-    return Provisioner(
-        profiles=BedrockProfiles(boto3.client("bedrock", region_name=REGION)),
-        cloudwatch=boto3.client("cloudwatch", region_name=REGION),
-        sns=boto3.client("sns", region_name=REGION),
-        registry=DynamoProfileRegistry(stack.dynamodb, TABLES["TenantTable"]),
-        s3=boto3.client("s3", region_name=REGION),
-    )
+    """The provisioner exactly as the custom resource's function wires it."""
+    return provisioner(ProvisionerSettings.from_env())
 
 
 @pytest.fixture
