@@ -55,8 +55,13 @@ class Delivery:
 
 
 def real_records(stack: InProcessStack) -> tuple[list[dict[str, Any]], list[UsageRecord]]:
-    """The usage stream as the gateway wrote it (Lambda's shape), and its records as the aggregator decodes them."""
+    """The usage stream as the gateway wrote it (Lambda's shape), and its records as the aggregator decodes them.
+
+    They are the records the gateway benchmark wrote: run measure_gateway on the same stack first.
+    """
     raw = stack.stream().poll()
+    if len(raw) < 2:
+        raise RuntimeError("the usage stream is empty: run measure_gateway on this stack before measure_aggregator")
     decoded = [decode(DynamoDBRecord(record)) for record in raw]
     return raw, [record for record in decoded if record is not None]
 
