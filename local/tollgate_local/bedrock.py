@@ -28,13 +28,17 @@ all accepted, and counted by kind in the stats.
 Models: any well-formed foundation model id (the model id part of botocore's
 ``FoundationModelArn`` pattern) of a known provider is taken to exist, so that whatever
 ``models.json`` names can be provisioned; a small built-in catalog gives names, output
-limits, prompt caching support and the SYSTEM_DEFINED profiles that are listed.
+limits, prompt caching support (with the minimum tokens per cache checkpoint) and the
+SYSTEM_DEFINED profiles that are listed.
 
 Converse answers are deterministic: the same prompt to the same model gives the same text
 and token counts. Input tokens are about 1 per 4 characters of text (system prompt, tool
 definitions and messages), at least 1 per message, with fixed costs for images, documents,
 video and audio; the tokens before the last ``cachePoint`` are written to the prompt cache
-the first time and read from it later, and are then not counted in ``inputTokens``. The
+the first time and read from it later, and are then not counted in ``inputTokens``. As in
+Bedrock, a ``cachePoint`` with fewer than the model's minimum tokens (1,000-4,096) before it,
+counted from the start of the prompt or from the previous honoured ``cachePoint``, is
+ignored: the call succeeds and those tokens are billed as plain input. The
 answer is 12-400 words from a fixed vocabulary chosen by the prompt's hash (one word per
 output token), cut by ``inferenceConfig.maxTokens`` (default 512). See ``_account_prompt``,
 ``_PromptCache.use`` and ``_compose_answer``.
@@ -67,7 +71,8 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Final
@@ -125,6 +130,11 @@ def _model_id_pattern() -> re.Pattern[str]:
 # --------------------------------------------------------------------------- catalog
 
 
+#: Minimum tokens per cache checkpoint assumed for a model with no published figure here (the
+#: published ones are in ``_CATALOG`` and ``_UNLISTED_CACHE_CHECKPOINT_MIN_TOKENS``): the most common.
+_UNKNOWN_MODEL_CACHE_CHECKPOINT_MIN_TOKENS: Final = 1_024
+
+
 @dataclass(frozen=True)
 class _FoundationModel:
     model_id: str
@@ -133,28 +143,42 @@ class _FoundationModel:
     max_output_tokens: int
     images: bool = True
     prompt_caching: bool = True
+    #: Fewest prompt tokens a cache checkpoint must close (see ``_honoured_checkpoints``).
+    cache_checkpoint_min_tokens: int = _UNKNOWN_MODEL_CACHE_CHECKPOINT_MIN_TOKENS
     global_profile: bool = False
 
 
+# Minimum tokens per cache checkpoint, as published in the Amazon Bedrock User Guide, "Prompt
+# caching for faster model inference" (table of supported models): Claude 3.7 Sonnet 1,024;
+# Claude 3.5 Haiku 2,048; Claude Sonnet 4, Sonnet 4.5 and Opus 4 1,024; Claude Haiku 4.5 4,096;
+# Amazon Nova Micro, Lite, Pro and Premier "1K", taken as 1,000. The catalog rows below carry
+# their figure; these are the published models that are not in the catalog.
+_UNLISTED_CACHE_CHECKPOINT_MIN_TOKENS: Final = {
+    "anthropic.claude-3-7-sonnet-20250219-v1:0": 1_024,
+    "anthropic.claude-opus-4-20250514-v1:0": 1_024,
+    "amazon.nova-premier-v1:0": 1_000,
+}
+
 # A few models with the limits Bedrock documents for them. Other well-formed ids are
 # accepted too (see ``_find_model``), so this list only decides names, limits, prompt
-# caching support and the SYSTEM_DEFINED profiles that are listed.
+# caching support and minimums, and the SYSTEM_DEFINED profiles that are listed.
 _CATALOG: Final = {
     m.model_id: m
     for m in (
         _FoundationModel("anthropic.claude-3-haiku-20240307-v1:0", "Claude 3 Haiku", "Anthropic", 4_096,
                          prompt_caching=False),
         _FoundationModel("anthropic.claude-3-5-haiku-20241022-v1:0", "Claude 3.5 Haiku", "Anthropic", 8_192,
-                         images=False),
+                         images=False, cache_checkpoint_min_tokens=2_048),
         _FoundationModel("anthropic.claude-sonnet-4-20250514-v1:0", "Claude Sonnet 4", "Anthropic", 64_000,
-                         global_profile=True),
+                         cache_checkpoint_min_tokens=1_024, global_profile=True),
         _FoundationModel("anthropic.claude-sonnet-4-5-20250929-v1:0", "Claude Sonnet 4.5", "Anthropic", 64_000,
-                         global_profile=True),
+                         cache_checkpoint_min_tokens=1_024, global_profile=True),
         _FoundationModel("anthropic.claude-haiku-4-5-20251001-v1:0", "Claude Haiku 4.5", "Anthropic", 64_000,
-                         global_profile=True),
-        _FoundationModel("amazon.nova-micro-v1:0", "Nova Micro", "Amazon", 10_000, images=False),
-        _FoundationModel("amazon.nova-lite-v1:0", "Nova Lite", "Amazon", 10_000),
-        _FoundationModel("amazon.nova-pro-v1:0", "Nova Pro", "Amazon", 10_000),
+                         cache_checkpoint_min_tokens=4_096, global_profile=True),
+        _FoundationModel("amazon.nova-micro-v1:0", "Nova Micro", "Amazon", 10_000, images=False,
+                         cache_checkpoint_min_tokens=1_000),
+        _FoundationModel("amazon.nova-lite-v1:0", "Nova Lite", "Amazon", 10_000, cache_checkpoint_min_tokens=1_000),
+        _FoundationModel("amazon.nova-pro-v1:0", "Nova Pro", "Amazon", 10_000, cache_checkpoint_min_tokens=1_000),
         _FoundationModel("meta.llama3-3-70b-instruct-v1:0", "Llama 3.3 70B Instruct", "Meta", 8_192,
                          images=False, prompt_caching=False),
     )
@@ -569,6 +593,25 @@ def _account_prompt(model_id: str, params: Mapping[str, Any]) -> _PromptAccount:
     return _PromptAccount(tokens, tuple(checkpoints), tuple(boundaries), digest.digest())
 
 
+def _honoured_checkpoints(points: Sequence[_Checkpoint], minimum: int) -> list[_Checkpoint]:
+    """The cache points Bedrock acts on: each closes at least ``minimum`` tokens since the last one kept.
+
+    The Amazon Bedrock User Guide ("Prompt caching for faster model inference"): a cache
+    checkpoint has a model-specific minimum number of tokens, and a checkpoint placed before
+    the prompt prefix reaches it is ignored (the call succeeds, nothing is cached and those
+    tokens are billed as plain input). With a minimum of 1,024 "the first checkpoint can be
+    defined after 1,024 tokens and the second after 2,048", so the count restarts at every
+    kept checkpoint; an ignored one does not restart it.
+    """
+    kept: list[_Checkpoint] = []
+    since = 0
+    for point in points:
+        if point.tokens - since >= minimum:
+            kept.append(point)
+            since = point.tokens
+    return kept
+
+
 @dataclass(frozen=True)
 class _CacheUse:
     read: int = 0
@@ -587,15 +630,17 @@ class _PromptCache:
     def clear(self) -> None:
         self._expiry.clear()
 
-    def use(self, prompt: _PromptAccount, now: float) -> _CacheUse:
+    def use(self, prompt: _PromptAccount, now: float, min_tokens: int) -> _CacheUse:
         """Read the longest cached prefix, write the rest up to the last cache point.
 
+        Only the cache points that close ``min_tokens`` (the model's minimum per checkpoint)
+        count: see ``_honoured_checkpoints``; with none, nothing is read or written.
         Like Bedrock (Anthropic's models), a hit is looked for at every block boundary up to
         the last cache point, not only at this request's cache points: a conversation that
         moved its cache point one turn on reads the previous turn's prefix. (Anthropic only
         looks about 20 blocks back; the stand-in looks all the way.) The caller holds the lock.
         """
-        points = [point for point in prompt.checkpoints if point.tokens > 0]
+        points = _honoured_checkpoints(prompt.checkpoints, max(min_tokens, 1))
         if not points:
             return _CacheUse()
         if len(self._expiry) > self.PURGE_ABOVE:
@@ -686,6 +731,10 @@ class Faults:
         return Faults(**values)
 
 
+#: How many answered Converse calls ``BedrockStandIn.calls`` keeps (the oldest are dropped).
+CONVERSE_LOG_SIZE: Final = 10_000
+
+
 @dataclass
 class _Stats:
     calls: int = 0
@@ -696,8 +745,9 @@ class _Stats:
     auth: dict[str, int] = field(default_factory=lambda: {"sigv4": 0, "bearer": 0, "none": 0})
     operations: dict[str, int] = field(default_factory=dict)
     tokens: dict[str, int] = field(default_factory=lambda: {"input": 0, "output": 0, "cache_read": 0, "cache_write": 0})
-    #: Answered Converse calls, in order: the modelId the caller sent and the usage returned.
-    converse_log: list[JSON] = field(default_factory=list)
+    #: The latest answered Converse calls, in order: the modelId the caller sent and the usage
+    #: returned. Bounded, so that a long ``make local`` does not grow without limit.
+    converse_log: deque[JSON] = field(default_factory=lambda: deque(maxlen=CONVERSE_LOG_SIZE))
 
 
 @dataclass(frozen=True)
@@ -841,7 +891,10 @@ class BedrockStandIn:
 
     @property
     def calls(self) -> list[JSON]:
-        """The Converse calls answered since the last reset: ``{"model_id", "usage"}`` each, in order."""
+        """The Converse calls answered since the last reset: ``{"model_id", "usage"}`` each, in order.
+
+        Only the latest ``CONVERSE_LOG_SIZE`` are kept; the token totals in ``stats()`` count them all.
+        """
         with self._lock:
             return [dict(call) for call in self._stats.converse_log]
 
@@ -981,7 +1034,10 @@ class BedrockStandIn:
         provider = model_id.split(".", 1)[0]
         if self._model_id.fullmatch(model_id) is None or provider not in _PROVIDERS:
             raise _not_found(f"The foundation model {model_id} does not exist.")
-        return _FoundationModel(model_id, model_id, provider.capitalize(), _UNKNOWN_MODEL_MAX_OUTPUT)
+        cache_min = _UNLISTED_CACHE_CHECKPOINT_MIN_TOKENS.get(model_id, _UNKNOWN_MODEL_CACHE_CHECKPOINT_MIN_TOKENS)
+        return _FoundationModel(
+            model_id, model_id, provider.capitalize(), _UNKNOWN_MODEL_MAX_OUTPUT, cache_checkpoint_min_tokens=cache_min
+        )
 
     def _model_arn(self, model_id: str, region: str | None = None) -> str:
         return f"arn:aws:bedrock:{region or self.region}::foundation-model/{model_id}"
@@ -1230,7 +1286,7 @@ class BedrockStandIn:
                 "See the documentation for more information."
             )
         with self._lock:
-            cache = self._cache.use(prompt, time.monotonic())
+            cache = self._cache.use(prompt, time.monotonic(), model.cache_checkpoint_min_tokens)
         answer = _compose_answer(prompt.digest, max_tokens, config.get("stopSequences") or [])
         input_tokens = prompt.tokens - cache.read - cache.write
         usage: JSON = {

@@ -18,6 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tollgate_local import bedrock as bedrock_module
 from tollgate_local.bedrock import BedrockStandIn, StandInServer
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 HAIKU_35 = "anthropic.claude-3-5-haiku-20241022-v1:0"
 HAIKU_3 = "anthropic.claude-3-haiku-20240307-v1:0"
+SONNET_45 = "anthropic.claude-sonnet-4-5-20250929-v1:0"
 FOUNDATION_ARN = f"arn:aws:bedrock:{REGION}::foundation-model/{HAIKU_35}"
 US_PROFILE_ARN = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:inference-profile/us.{HAIKU_35}"
 NO_RETRIES = Config(retries={"max_attempts": 1})
@@ -413,9 +415,10 @@ def test_stop_sequence_ends_the_answer(runtime: BedrockRuntimeClient, profile_ar
 
 
 def test_prompt_cache_write_then_read(standin: BedrockStandIn, runtime: BedrockRuntimeClient, profile_arn: str) -> None:
-    prefix = "You are a careful billing assistant. " * 40
+    prefix = "You are a careful billing assistant. " * 240
     system: Any = [{"text": prefix}, {"cachePoint": {"type": "default"}}]
     prefix_tokens = len(prefix) // 4
+    assert prefix_tokens >= 2_048  # Claude 3.5 Haiku's minimum per cache checkpoint
 
     # Given no cache point, both cache counters are 0
     plain = runtime.converse(modelId=profile_arn, system=system[:1], messages=[_user("Hi")])
@@ -449,12 +452,14 @@ def test_prompt_cache_write_then_read(standin: BedrockStandIn, runtime: BedrockR
 def test_growing_conversation_reads_the_old_prefix_and_writes_the_new(
     runtime: BedrockRuntimeClient, profile_arn: str
 ) -> None:
-    system = [{"text": "s" * 400}, {"cachePoint": {"type": "default", "ttl": "1h"}}]
-    turn1 = [{"role": "user", "content": [{"text": "u" * 80}, {"cachePoint": {"type": "default"}}]}]
-    runtime.converse(modelId=HAIKU_35, system=system, messages=turn1)  # type: ignore[arg-type]
+    # Each cache point closes at least Claude 3.5 Haiku's 2,048 tokens since the one before it
+    system = [{"text": "s" * 8_400}, {"cachePoint": {"type": "default", "ttl": "1h"}}]
+    turn1 = [{"role": "user", "content": [{"text": "u" * 8_400}, {"cachePoint": {"type": "default"}}]}]
+    written = runtime.converse(modelId=HAIKU_35, system=system, messages=turn1)["usage"]  # type: ignore[arg-type]
+    assert written["cacheDetails"] == [{"ttl": "1h", "inputTokens": 2_100}, {"ttl": "5m", "inputTokens": 2_100}]
 
     turn2 = [
-        {"role": "user", "content": [{"text": "u" * 80}]},
+        {"role": "user", "content": [{"text": "u" * 8_400}]},
         {"role": "assistant", "content": [{"text": "a" * 40}]},
         {"role": "user", "content": [{"text": "v" * 40}, {"cachePoint": {"type": "default"}}]},
     ]
@@ -462,9 +467,111 @@ def test_growing_conversation_reads_the_old_prefix_and_writes_the_new(
 
     # The first turn's prefix (system + first user message) is found although this request
     # has no cache point there; only the new turn is written.
-    assert usage["cacheReadInputTokens"] == 100 + 20
+    assert usage["cacheReadInputTokens"] == 2_100 + 2_100
     assert usage["cacheWriteInputTokens"] == 10 + 10
     assert usage["inputTokens"] == 0
+
+
+# Minimum tokens per cache checkpoint, as the Amazon Bedrock User Guide publishes them
+# ("Prompt caching for faster model inference"; Nova's "1K" taken as 1,000).
+PUBLISHED_CACHE_MINIMUMS = [
+    ("anthropic.claude-3-7-sonnet-20250219-v1:0", 1_024),
+    (HAIKU_35, 2_048),
+    ("anthropic.claude-sonnet-4-20250514-v1:0", 1_024),
+    (SONNET_45, 1_024),
+    ("anthropic.claude-opus-4-20250514-v1:0", 1_024),
+    ("anthropic.claude-haiku-4-5-20251001-v1:0", 4_096),
+    ("amazon.nova-micro-v1:0", 1_000),
+    ("amazon.nova-lite-v1:0", 1_000),
+    ("amazon.nova-pro-v1:0", 1_000),
+    ("amazon.nova-premier-v1:0", 1_000),
+]
+
+
+def _cached_system(*sizes: int) -> Any:
+    """A system prompt of text blocks of exactly these token counts, each followed by a cache point."""
+    blocks: list[Any] = []
+    for index, size in enumerate(sizes):
+        blocks += [{"text": chr(ord("a") + index) * (4 * size)}, {"cachePoint": {"type": "default"}}]
+    return blocks
+
+
+@pytest.mark.parametrize(("model_id", "minimum"), PUBLISHED_CACHE_MINIMUMS)
+def test_a_cache_point_below_the_models_minimum_is_ignored(
+    runtime: BedrockRuntimeClient, model_id: str, minimum: int
+) -> None:
+    # Given a prefix one token short of the model's minimum before its cache point
+    short = _cached_system(minimum - 1)
+
+    # When it is sent twice, the call succeeds but nothing is written or read
+    for _ in range(2):
+        usage = runtime.converse(modelId=model_id, system=short, messages=[_user("Hi")])["usage"]
+        assert usage["cacheWriteInputTokens"] == usage["cacheReadInputTokens"] == 0
+        assert "cacheDetails" not in usage
+        # Then every prompt token is billed as plain input
+        assert usage["inputTokens"] == minimum - 1 + 1
+        assert usage["totalTokens"] == usage["inputTokens"] + usage["outputTokens"]
+
+
+@pytest.mark.parametrize(("model_id", "minimum"), PUBLISHED_CACHE_MINIMUMS)
+def test_a_cache_point_at_the_models_minimum_caches(runtime: BedrockRuntimeClient, model_id: str, minimum: int) -> None:
+    # Given a prefix of exactly the model's minimum before its cache point
+    system = _cached_system(minimum)
+
+    # When it is sent twice, the first call writes it and the second reads it
+    first = runtime.converse(modelId=model_id, system=system, messages=[_user("Hi")])["usage"]
+    second = runtime.converse(modelId=model_id, system=system, messages=[_user("Hi")])["usage"]
+
+    assert (first["cacheWriteInputTokens"], first["cacheReadInputTokens"], first["inputTokens"]) == (minimum, 0, 1)
+    assert (second["cacheWriteInputTokens"], second["cacheReadInputTokens"], second["inputTokens"]) == (0, minimum, 1)
+    # And a longer prefix caches too
+    above = runtime.converse(modelId=model_id, system=_cached_system(minimum + 500), messages=[_user("Hi")])
+    assert above["usage"]["cacheWriteInputTokens"] == minimum + 500
+
+
+def test_each_cache_point_needs_the_minimum_since_the_one_before(runtime: BedrockRuntimeClient) -> None:
+    # Claude Sonnet 4.5: 1,024 tokens a checkpoint, so the second can close no earlier than 2,048
+    # Given a second cache point 1,023 tokens after the first, it is ignored: those tokens are input
+    usage = runtime.converse(modelId=SONNET_45, system=_cached_system(1_024, 1_023), messages=[_user("Hi")])["usage"]
+    assert usage["cacheWriteInputTokens"] == 1_024
+    assert usage["cacheReadInputTokens"] == 0
+    assert usage["inputTokens"] == 1_023 + 1
+    assert usage["cacheDetails"] == [{"ttl": "5m", "inputTokens": 1_024}]
+
+    # When the second closes 1,024 tokens after the first (2,048 in all), both count
+    usage = runtime.converse(modelId=SONNET_45, system=_cached_system(1_024, 1_024), messages=[_user("Hi")])["usage"]
+    assert usage["cacheReadInputTokens"] == 1_024  # the first prefix, cached by the call before
+    assert usage["cacheWriteInputTokens"] == 1_024
+    assert usage["inputTokens"] == 1
+    again = runtime.converse(modelId=SONNET_45, system=_cached_system(1_024, 1_024), messages=[_user("Bye")])["usage"]
+    assert (again["cacheReadInputTokens"], again["cacheWriteInputTokens"], again["inputTokens"]) == (2_048, 0, 1)
+
+    # And an ignored cache point does not restart the count: the next one is measured from the
+    # start of the prompt (1,000 + 100 tokens >= 1,024), so it caches everything before it
+    usage = runtime.converse(modelId=SONNET_45, system=_cached_system(1_000, 100), messages=[_user("Hi")])["usage"]
+    assert usage["cacheWriteInputTokens"] == 1_100
+    assert usage["inputTokens"] == 1
+
+    # And a cache point in the messages follows the same rule, counted from the system's one
+    short_turn = [{"role": "user", "content": [{"text": "q" * 400}, {"cachePoint": {"type": "default"}}]}]
+    usage = runtime.converse(modelId=SONNET_45, system=_cached_system(1_024), messages=short_turn)["usage"]  # type: ignore[arg-type]
+    assert (usage["cacheReadInputTokens"], usage["cacheWriteInputTokens"], usage["inputTokens"]) == (1_024, 0, 100)
+
+
+def test_the_converse_log_keeps_only_the_latest_calls(
+    standin: BedrockStandIn, runtime: BedrockRuntimeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a stand-in whose log of answered calls holds 3
+    monkeypatch.setattr(bedrock_module, "CONVERSE_LOG_SIZE", 3)
+    standin.reset()
+
+    # When 5 calls are answered
+    prompts = [f"Question number {index}" for index in range(5)]
+    answers = [runtime.converse(modelId=HAIKU_35, messages=[_user(prompt)]) for prompt in prompts]
+
+    # Then the log has the latest 3, in order, while the token totals count all 5
+    assert [call["usage"] for call in standin.calls] == [answer["usage"] for answer in answers[2:]]
+    assert standin.stats()["tokens"]["input"] == sum(answer["usage"]["inputTokens"] for answer in answers)
 
 
 def test_cache_point_on_a_model_without_prompt_caching_is_rejected(runtime: BedrockRuntimeClient) -> None:
@@ -542,7 +649,14 @@ def test_errors_use_the_rest_json_wire_shape(server: StandInServer, profile_arn:
 
 
 def test_tool_definitions_count_and_cache_before_the_system_prompt(runtime: BedrockRuntimeClient) -> None:
-    tool: Any = {"toolSpec": {"name": "lookup_price", "inputSchema": {"json": {"type": "object", "properties": {}}}}}
+    tool: Any = {
+        "toolSpec": {
+            "name": "lookup_price",
+            # long enough (about 2,350 tokens) to clear Claude 3.5 Haiku's 2,048 per cache checkpoint
+            "description": "Look up the list price of a model in a region. " * 200,
+            "inputSchema": {"json": {"type": "object", "properties": {}}},
+        }
+    }
     tools: Any = {"tools": [tool, {"cachePoint": {"type": "default"}}]}
     request: Any = {"modelId": HAIKU_35, "system": [{"text": "s" * 400}], "messages": [_user("hi")]}
 

@@ -253,8 +253,9 @@ def test_the_cost_a_tenant_is_told_is_its_tokens_times_the_models_json_prices_pe
         "cacheWriteInputTokens": row.cache_write,
     }
 
-    # When it makes two requests sharing a cached prompt prefix (the first writes it, the second reads it)
-    system = [{"text": "You are Globex's analyst assistant. " * 60}, {"cachePoint": {"type": "default"}}]
+    # When it makes two requests sharing a cached prompt prefix (the first writes it, the second reads it);
+    # ~1,350 tokens, over the 1,024 that Claude Sonnet 4.5 needs before a cache checkpoint
+    system = [{"text": "You are Globex's analyst assistant. " * 150}, {"cachePoint": {"type": "default"}}]
     gateway = stack.handler("gateway")
     responses = []
     for index in range(2):

@@ -32,7 +32,8 @@ def converse_event(
     }
     if rng.random() < 0.3 and caching:  # some requests to models that cache use prompt caching
         body["system"] = [
-            {"text": "You are a careful assistant for " + tenant + ". " * 40},
+            # ~4,600 tokens: over every model's minimum before a cache checkpoint (Claude Haiku 4.5: 4,096)
+            {"text": f"You are a careful assistant for {tenant}. " + "Check every figure twice. " * 700},
             {"cachePoint": {"type": "default"}},
         ]
     return proxy_event(
@@ -143,3 +144,6 @@ def test_hundreds_of_random_requests_reconcile_exactly(stack: Stack, capsys: pyt
             assert sum_of(points, MetricName.COST_USD, pdims) == usd(by_profile.cost_pusd)
     assert ledger(stack).cost_pusd > 0
     assert Decimal(0) < usd(ledger(stack).cost_pusd)
+    # And the cache paths were exercised (the cached system prompt clears every model's minimum)
+    assert ledger(stack).tokens.cache_write > 0
+    assert ledger(stack).tokens.cache_read > 0
