@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 ACCOUNT_ID = "123456789012"
+#: The error message with which a Lambda authorizer tells API Gateway to answer 401 (any other error is a 500).
+UNAUTHORIZED = "Unauthorized"
 
 
 def _multi(values: Mapping[str, str] | None) -> dict[str, list[str]] | None:
@@ -95,9 +97,9 @@ def token_authorizer_event(
     }
 
 
-def authorizer_context(policy: Mapping[str, Any], latency_ms: int = 0) -> dict[str, Any]:
+def authorizer_context(policy: Mapping[str, Any]) -> dict[str, Any]:
     """What API Gateway puts in requestContext.authorizer after an Allow: principalId and context."""
-    return {"principalId": policy["principalId"], "integrationLatency": latency_ms, **policy.get("context", {})}
+    return {"principalId": policy["principalId"], "integrationLatency": 0, **policy.get("context", {})}
 
 
 def dumps(event: Mapping[str, Any]) -> str:

@@ -23,7 +23,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tollgate_local.apigw import authorizer_context, proxy_event, token_authorizer_event
+from tollgate_local.apigw import UNAUTHORIZED, authorizer_context, proxy_event, token_authorizer_event
 from tollgate_local.runtime import LocalFunction
 
 log = logging.getLogger("tollgate.local.api")
@@ -89,10 +89,6 @@ def _param(value: Any, parameters: Mapping[str, str]) -> str:
     return str(value)
 
 
-def _json_string(text: str) -> str:
-    return json.dumps(text)
-
-
 class LocalApi:
     """Routing, authorization (with its cache) and gateway responses; transport-free, so tests can call it."""
 
@@ -125,13 +121,21 @@ class LocalApi:
         token = next((v for k, v in headers.items() if k.lower() == self.settings.identity_header.lower()), None)
         if not token:
             return self._gateway_response("UNAUTHORIZED", 401, "Unauthorized", context)
-        policy = self._authorize(token, method, path)
-        if policy is None:
-            return self._gateway_response("UNAUTHORIZED", 401, "Unauthorized", context)
-        if not _allows(policy, method, path):
-            context["authorizer.reason"] = str(policy.get("context", {}).get("reason", "access denied"))
-            message = "User is not authorized to access this resource"
-            return self._gateway_response("ACCESS_DENIED", 403, message, context)
+        try:
+            policy = self._authorize(token, method, path)
+            if policy is None:
+                return self._gateway_response("UNAUTHORIZED", 401, "Unauthorized", context)
+            if not _allows(policy, method, path):
+                context["authorizer.reason"] = str(policy.get("context", {}).get("reason", "access denied"))
+                message = "User is not authorized to access this resource"
+                return self._gateway_response("ACCESS_DENIED", 403, message, context)
+            authorizer = authorizer_context(policy)
+        except Exception:
+            # The authorizer raised (other than "Unauthorized") or answered with a malformed policy:
+            # API Gateway answers 500 AuthorizerConfigurationException with a null message, which
+            # this template's DEFAULT_5XX turns into InternalServerException.
+            log.exception("%s %s: the authorizer failed", method, path)
+            return self._gateway_response("AUTHORIZER_CONFIGURATION_ERROR", 500, None, context)
         event = proxy_event(
             method=method,
             path=path,
@@ -139,7 +143,7 @@ class LocalApi:
             path_parameters=parameters or None,
             headers=dict(headers),
             body=body.decode("utf-8") if body else None,
-            authorizer=authorizer_context(policy),
+            authorizer=authorizer,
             stage=self.settings.stage,
             api_id=self._api_id,
             region=self._region,
@@ -169,7 +173,7 @@ class LocalApi:
         try:
             policy: dict[str, Any] = self._authorizer.invoke(event)
         except Exception as error:
-            if str(error) == "Unauthorized":  # the documented way for an authorizer to answer 401
+            if str(error) == UNAUTHORIZED:  # the documented way for an authorizer to answer 401
                 return None
             raise
         if self.settings.cache_seconds > 0:
@@ -178,12 +182,12 @@ class LocalApi:
         return policy
 
     def _gateway_response(
-        self, kind: str, default_status: int, default_message: str, context: dict[str, str]
+        self, kind: str, default_status: int, default_message: str | None, context: dict[str, str]
     ) -> tuple[int, dict[str, str], bytes]:
         spec = self.settings.responses.get(kind)
         family = "DEFAULT_4XX" if default_status < 500 else "DEFAULT_5XX"
         fallback = self.settings.responses.get(family)
-        context["error.messageString"] = _json_string(default_message)
+        context["error.messageString"] = json.dumps(default_message)
         status = (spec.status if spec and spec.status else None) or default_status
         headers = {"Content-Type": "application/json", "x-amzn-RequestId": str(uuid.uuid4())}
         template = ""

@@ -136,3 +136,31 @@ def test_a_crashing_gateway_is_a_bedrock_shaped_5xx(parts: Any) -> None:
     status, headers, body = api.handle("POST", "/invoke", {"Authorization": "Bearer good"}, b"{}")
     assert (status, headers["x-amzn-ErrorType"]) == (502, "InternalServerException")
     assert json.loads(body) == {"message": "Internal server error"}
+
+
+def no_principal(event: dict[str, Any]) -> Any:
+    answer = policy("Allow", {"tenant_id": "acme"})
+    del answer["principalId"]
+    return answer
+
+
+def down(event: dict[str, Any]) -> Any:
+    raise RuntimeError("the tenant table is unreachable")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [down, no_principal, lambda event: "Allow"],
+    ids=["authorizer raises", "policy without principalId", "policy not an object"],
+)
+def test_a_failing_authorizer_is_a_500_and_the_gateway_is_not_called(
+    parts: Any, answer: Callable[[dict[str, Any]], Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """As API Gateway does (AuthorizerConfigurationException, message null), through DEFAULT_5XX."""
+    api, authorizer, gateway, _ = parts
+    authorizer.answer = answer
+    status, headers, body = api.handle("POST", "/invoke", {"Authorization": "Bearer good"}, b"{}")
+    assert (status, headers["x-amzn-ErrorType"]) == (500, "InternalServerException")
+    assert json.loads(body) == {"message": None}
+    assert gateway.events == []
+    assert any("the authorizer failed" in r.getMessage() and r.exc_info for r in caplog.records)
