@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 from boto3.dynamodb.types import TypeSerializer
 
 _serializer = TypeSerializer()
+
+#: How often the reader looks for new shards (DescribeStream) while none of its shards has closed.
+DISCOVERY_INTERVAL_SECONDS = 10.0
 
 
 def lambda_record(raw: Mapping[str, Any], *, stream_arn: str, region: str) -> dict[str, Any]:
@@ -63,15 +67,24 @@ def insert_record(
 
 
 class StreamReader:
-    """Reads a DynamoDB stream shard by shard from where it left off (what Lambda's poller does)."""
+    """Reads a DynamoDB stream shard by shard from where it left off (what Lambda's poller does).
 
-    def __init__(self, streams_client: Any, stream_arn: str, region: str):
+    Shards are listed (DescribeStream) at the first poll, then again when a shard has closed
+    (its children hold the records that follow) or DISCOVERY_INTERVAL_SECONDS have passed.
+    """
+
+    def __init__(
+        self, streams_client: Any, stream_arn: str, region: str, *, clock: Callable[[], float] = time.monotonic
+    ):
         self._client = streams_client
         self.stream_arn = stream_arn
         self._region = region
+        self._clock = clock
         self._iterators: dict[str, str | None] = {}
+        self._next_discovery: float | None = None  # None: at the next poll
 
     def _discover(self) -> None:
+        started = self._clock()
         description = self._client.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
         for shard in description.get("Shards", []):
             shard_id = shard["ShardId"]
@@ -79,6 +92,7 @@ class StreamReader:
                 self._iterators[shard_id] = self._client.get_shard_iterator(
                     StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
                 )["ShardIterator"]
+        self._next_discovery = started + DISCOVERY_INTERVAL_SECONDS  # only once it worked: a failure is retried
 
     def poll(self, limit: int = 1000) -> list[dict[str, Any]]:
         """New records of every shard, in order, shaped as Lambda delivers them."""
@@ -86,13 +100,16 @@ class StreamReader:
 
     def poll_shards(self, limit: int = 1000) -> dict[str, list[dict[str, Any]]]:
         """New records by shard id (shards with none left out), in order, shaped as Lambda delivers them."""
-        self._discover()
+        if self._next_discovery is None or self._clock() >= self._next_discovery:
+            self._discover()
         found: dict[str, list[dict[str, Any]]] = {}
         for shard_id, iterator in list(self._iterators.items()):
             if iterator is None:
                 continue
             page = self._client.get_records(ShardIterator=iterator, Limit=limit)
             self._iterators[shard_id] = page.get("NextShardIterator")
+            if self._iterators[shard_id] is None:
+                self._next_discovery = None  # the shard has closed: look for its children
             if page.get("Records"):
                 found[shard_id] = [
                     lambda_record(raw, stream_arn=self.stream_arn, region=self._region) for raw in page["Records"]
