@@ -275,14 +275,12 @@ class LocalStack:
         settings = MappingSettings.from_template(properties)
         table = deployed.physical["UsageTable"]
         stream_arn = clients["dynamodb"].describe_table(TableName=table)["Table"]["LatestStreamArn"]
-        queue_arn = deployed.resolve(properties["DestinationConfig"]["OnFailure"]["Destination"])
-        queue_url = clients["sqs"].get_queue_url(QueueName=queue_arn.rsplit(":", 1)[1])["QueueUrl"]
         mapping = StreamMapping(
             settings,
             StreamReader(clients["dynamodbstreams"], stream_arn, REGION),
             lambda event, _context: aggregator.invoke(event),
             sqs_client=clients["sqs"],
-            queue_url=queue_url,
+            queue_url=deployed.physical["AggregationFailureQueue"],  # a queue's physical id is its URL
             function_name=aggregator.physical_name,
         )
         mapping.start()
