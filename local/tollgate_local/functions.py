@@ -7,7 +7,6 @@ import itertools
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import ModuleType
 
 from tollgate_local.template import REPO_ROOT
@@ -16,9 +15,9 @@ FUNCTIONS_DIR = REPO_ROOT / "functions"
 _counter = itertools.count()
 
 
-def load_handler_module(name: str, functions_dir: Path = FUNCTIONS_DIR) -> ModuleType:
+def load_handler_module(name: str) -> ModuleType:
     """Import functions/<name>/app.py as a fresh module (its own caches, its own env reads)."""
-    path = functions_dir / name / "app.py"
+    path = FUNCTIONS_DIR / name / "app.py"
     spec = importlib.util.spec_from_file_location(f"tollgate_function_{name}_{next(_counter)}", path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path}")

@@ -16,13 +16,14 @@ import json
 import logging
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
+from tollgate_local.apigw import UNAUTHORIZED
 from tollgate_local.functions import LocalLambdaContext, load_handler_module
 
 log = logging.getLogger("tollgate.local")
@@ -78,12 +79,15 @@ def install_router() -> _ThreadRouter:
         return _router
 
 
-def emf_datums(document: Mapping[str, Any]) -> tuple[str, list[dict[str, Any]]] | None:
+def emf_datums(
+    document: Mapping[str, Any], number: Callable[[Any], Any] = float
+) -> tuple[str, list[dict[str, Any]]] | None:
     """The namespace and PutMetricData datums of one EMF document, or None if it is not EMF.
 
     As CloudWatch Logs extracts them: one datum per metric per dimension set, the dimension
     values and metric values read from the document's top level, stamped with _aws.Timestamp.
-    Assumes one namespace per document (what Powertools writes).
+    Assumes one namespace per document (what Powertools writes). Values are made ``number``s
+    (``Decimal`` for exact sums in tests).
     """
     meta = document.get("_aws")
     if not isinstance(meta, Mapping) or "CloudWatchMetrics" not in meta:
@@ -104,11 +108,27 @@ def emf_datums(document: Mapping[str, Any]) -> tuple[str, list[dict[str, Any]]] 
                     "Unit": metric.get("Unit", "None"),
                 }
                 if isinstance(value, list):
-                    datum["Values"] = [float(v) for v in value]
+                    datum["Values"] = [number(v) for v in value]
                 else:
-                    datum["Value"] = float(value)
+                    datum["Value"] = number(value)
                 datums.append(datum)
     return namespace, datums
+
+
+def emf_metric_data(lines: Iterable[str], number: Callable[[Any], Any] = float) -> dict[str, list[dict[str, Any]]]:
+    """The PutMetricData datums, by namespace, of the EMF documents among log lines (others are skipped)."""
+    by_namespace: dict[str, list[dict[str, Any]]] = {}
+    for line in lines:
+        if '"_aws"' not in line:
+            continue  # cannot be EMF: not worth parsing
+        try:
+            document = json.loads(line, parse_float=number)
+        except ValueError:
+            continue
+        found = emf_datums(document, number) if isinstance(document, dict) else None
+        if found:
+            by_namespace.setdefault(found[0], []).extend(found[1])
+    return by_namespace
 
 
 class LogSink:
@@ -118,7 +138,6 @@ class LogSink:
         self._dir = log_dir
         self._cloudwatch = cloudwatch
         self._lock = threading.Lock()
-        self.metric_datums = 0
         log_dir.mkdir(parents=True, exist_ok=True)
 
     def deliver(self, function: str, text: str) -> None:
@@ -127,20 +146,9 @@ class LogSink:
             return
         with self._lock, (self._dir / f"{function}.log").open("a", encoding="utf-8") as out:
             out.writelines(line + "\n" for line in lines)
-        by_namespace: dict[str, list[dict[str, Any]]] = {}
-        for line in lines:
-            try:
-                document = json.loads(line)
-            except ValueError:
-                continue
-            found = emf_datums(document) if isinstance(document, dict) else None
-            if found:
-                by_namespace.setdefault(found[0], []).extend(found[1])
-        for namespace, datums in by_namespace.items():
+        for namespace, datums in emf_metric_data(lines).items():
             for start in range(0, len(datums), _MAX_DATUMS):
                 self._cloudwatch.put_metric_data(Namespace=namespace, MetricData=datums[start : start + _MAX_DATUMS])
-            with self._lock:
-                self.metric_datums += len(datums)
 
 
 class LocalFunction:
@@ -166,26 +174,38 @@ class LocalFunction:
         self._lock = threading.Lock()
         self._router = install_router()
         self._module: ModuleType = load_handler_module(directory)
-        self.invocations = 0
-        self.errors = 0
 
-    def invoke(self, event: Mapping[str, Any]) -> Any:
-        """Call the handler; its output goes to the log sink, its exception (if any) is re-raised."""
-        context = LocalLambdaContext(
+    def new_context(self) -> LocalLambdaContext:
+        """The context Lambda gives one invocation of this function (a new aws_request_id each time)."""
+        return LocalLambdaContext(
             function_name=self.physical_name,
             timeout_seconds=self._timeout,
             region=self._region,
             account_id=self._account_id,
             log_group_name=f"/aws/lambda/{self.physical_name}",
         )
+
+    def invoke(self, event: Mapping[str, Any], context: LocalLambdaContext | None = None) -> Any:
+        """Call the handler with ``context`` (default: a new one); its exception (if any) is re-raised.
+
+        What it printed goes to the log sink once the function is free again; as in AWS, log and
+        metric delivery never changes the invocation's outcome (a failure there is only logged).
+        """
+        context = context or self.new_context()
         handler: Callable[[Any, Any], Any] = self._module.lambda_handler
-        with self._lock, self._router.capture() as output:
-            self.invocations += 1
+        output: list[str] = []
+        try:
+            with self._lock, self._router.capture() as output:
+                try:
+                    return handler(dict(event), context)
+                except Exception as error:
+                    if str(error) == UNAUTHORIZED:  # an authorizer's ordinary 401, not a failure
+                        log.debug("%s answered Unauthorized", self.name)
+                    else:
+                        log.exception("%s raised", self.name)
+                    raise
+        finally:
             try:
-                return handler(dict(event), context)
-            except Exception:
-                self.errors += 1
-                log.exception("%s raised", self.name)
-                raise
-            finally:
                 self._sink.deliver(self.name, "".join(output))
+            except Exception:
+                log.exception("%s: its log lines and metrics could not be delivered", self.name)

@@ -278,10 +278,13 @@ class LocalStack:
         mapping = StreamMapping(
             settings,
             StreamReader(clients["dynamodbstreams"], stream_arn, REGION),
-            lambda event, _context: aggregator.invoke(event),
+            aggregator.invoke,
             sqs_client=clients["sqs"],
             queue_url=deployed.physical["AggregationFailureQueue"],  # a queue's physical id is its URL
             function_name=aggregator.physical_name,
+            # the aggregator's own context, so that an on-failure message's requestId is the
+            # aws_request_id of the failed invocation's log lines
+            context_factory=aggregator.new_context,
         )
         mapping.start()
         self._stops.append(mapping.stop)

@@ -8,7 +8,6 @@ through the standard ``AWS_ENDPOINT_URL_BEDROCK*`` variables: the same code path
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from tollgate.settings import ProvisionerSettings
 from tollgate.wiring import provisioner
 from tollgate_local.bedrock import BedrockStandIn
 from tollgate_local.functions import LocalLambdaContext, load_handler_module
+from tollgate_local.runtime import emf_metric_data
 from tollgate_local.sample_events import SAMPLE_KEY, SAMPLE_KEY_ID
 from tollgate_local.streams import StreamReader
 from tollgate_local.template import REPO_ROOT, create_tables
@@ -168,9 +168,6 @@ def cfn_responses() -> Iterator[CfnResponses]:
     responses.close()
 
 
-EMF_LINE = re.compile(r'^\{.*"_aws".*\}$')
-
-
 @dataclass(frozen=True)
 class Datapoint:
     namespace: str
@@ -181,22 +178,15 @@ class Datapoint:
 
 
 def emf_datapoints(stdout: str) -> list[Datapoint]:
-    """Every metric value in the EMF documents printed to stdout, as CloudWatch would read them."""
+    """Every metric value in the EMF documents printed to stdout, as local mode's CloudWatch reads them
+    (tollgate_local.runtime), with exact values."""
     points = []
-    for line in stdout.splitlines():
-        if not EMF_LINE.match(line.strip()):
-            continue
-        document = json.loads(line, parse_float=Decimal)
-        meta = document["_aws"]
-        for directive in meta["CloudWatchMetrics"]:
-            for dimension_set in directive["Dimensions"]:
-                dims = tuple(sorted((d, str(document[d])) for d in dimension_set))
-                for metric in directive["Metrics"]:
-                    raw = document[metric["Name"]]
-                    for value in raw if isinstance(raw, list) else [raw]:
-                        points.append(
-                            Datapoint(directive["Namespace"], metric["Name"], dims, meta["Timestamp"], Decimal(value))
-                        )
+    for namespace, datums in emf_metric_data(stdout.splitlines(), number=Decimal).items():
+        for datum in datums:
+            dims = tuple(sorted((d["Name"], d["Value"]) for d in datum["Dimensions"]))
+            stamp = round(datum["Timestamp"].timestamp() * 1000)
+            for value in datum.get("Values", [datum.get("Value")]):
+                points.append(Datapoint(namespace, datum["MetricName"], dims, stamp, value))
     return points
 
 

@@ -5,15 +5,20 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import time
+import types
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
+from tollgate_local import runtime
 from tollgate_local.esm import Handler, MappingSettings, StreamMapping, matches, parse_filter_pattern
+from tollgate_local.runtime import LocalFunction, LogSink
 from tollgate_local.streams import StreamReader
 from tollgate_local.template import load_template
 
@@ -542,3 +547,42 @@ def test_polling_errors_are_logged_and_polling_goes_on(aws: Aws, caplog: pytest.
             esm.stop()
 
     assert any("polling failed" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+# ---------------------------------------------------------------------------- with the local runtime
+
+
+def test_the_failure_messages_request_id_is_the_one_in_the_functions_log(
+    aws: Aws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On call: from a message in the failure queue to the failed invocation's log lines, as stack.py wires it."""
+
+    def handler(event: dict[str, Any], context: Any) -> Any:
+        print(json.dumps({"level": "ERROR", "function_request_id": context.aws_request_id}))
+        raise RuntimeError("poison")
+
+    module = types.ModuleType("fake_aggregator")
+    module.lambda_handler = handler  # type: ignore[attr-defined]
+    monkeypatch.setattr(runtime, "load_handler_module", lambda directory: module)
+    monkeypatch.setattr(runtime, "_router", None)
+    monkeypatch.setattr(sys, "stdout", sys.stdout)  # install_router replaces it; put back afterwards
+    sink = LogSink(tmp_path, cloudwatch=None)
+    aggregator = LocalFunction("AggregatorFunction", "-", FUNCTION, sink, region=REGION, account_id="1", timeout=60)
+    esm = StreamMapping(
+        MappingSettings(maximum_retry_attempts=1, on_failure_destination=aws.queue_arn),
+        aws.reader(),
+        aggregator.invoke,
+        sqs_client=aws.sqs,
+        queue_url=aws.queue_url,
+        function_name=FUNCTION,
+        context_factory=aggregator.new_context,
+        sleep=lambda seconds: None,
+    )
+    aws.put("item-000")
+
+    assert esm.run_once() == 1
+
+    (failure,) = aws.failures()
+    logged = [json.loads(line) for line in (tmp_path / "AggregatorFunction.log").read_text().splitlines()]
+    assert len(logged) == 2  # the first try and the retry, each with its own request id
+    assert failure["requestContext"]["requestId"] == logged[-1]["function_request_id"]
