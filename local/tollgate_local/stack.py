@@ -156,7 +156,7 @@ class LocalStack:
         self._stream_mapping(clients, deployed, functions["AggregatorFunction"])  # runs until stop()
         evaluator = AlarmEvaluator(clients["cloudwatch"], clients["sns"], region=REGION, account_id=ACCOUNT_ID)
         publisher = _QueueMetrics(clients, deployed)
-        evaluator_thread = _Ticker(self.alarm_interval, [publisher.publish, evaluator.evaluate], "tollgate-alarms")
+        evaluator_thread = Ticker(self.alarm_interval, [publisher.publish, evaluator.evaluate], "tollgate-alarms")
         evaluator_thread.start()
         self._stops.append(evaluator_thread.stop)
 
@@ -330,7 +330,7 @@ class _QueueMetrics:
             )
 
 
-class _Ticker:
+class Ticker:
     """Runs callables every ``interval`` seconds in a daemon thread; errors are logged, never fatal."""
 
     def __init__(self, interval: float, tasks: list[Any], name: str):
