@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 import time
 import tracemalloc
@@ -12,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tollgate_cli.load import request_body
-from tollgate_local.apigw import proxy_event
+from tollgate_local.apigw import authorized_event
 
 from benchmarks.aws_calls import counting
 from benchmarks.inprocess import Function, InProcessStack
@@ -54,15 +53,8 @@ class Workload:
         index, self._sent = self._sent, self._sent + 1
         profile = self._profiles[index % len(self._profiles)]
         body = request_body(self._rng, index, profile.name in self._caching)
-        return proxy_event(
-            method="POST",
-            path=f"/model/{profile.name}/converse",
-            resource="/model/{profile}/converse",
-            path_parameters={"profile": profile.name},
-            headers={"Content-Type": "application/json"},
-            body=json.dumps(body),
-            authorizer={"principalId": profile.tenant_id, "tenant_id": profile.tenant_id, "key_id": "benchkey01"},
-            request_id=f"bench-gw-{index:05d}",
+        return authorized_event(
+            profile.name, profile.tenant_id, body, request_id=f"bench-gw-{index:05d}", key_id="benchkey01"
         )
 
 

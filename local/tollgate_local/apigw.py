@@ -104,3 +104,30 @@ def authorizer_context(policy: Mapping[str, Any]) -> dict[str, Any]:
 
 def dumps(event: Mapping[str, Any]) -> str:
     return json.dumps(event, indent=2) + "\n"
+
+
+def authorized_event(
+    profile: str | None,
+    tenant: str,
+    body: Mapping[str, Any] | str,
+    *,
+    request_id: str,
+    key_id: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """A tenant's call as the authorizer lets it through to the gateway: POST /model/{profile}/converse,
+    or POST /invoke when ``profile`` is None (the reference sample's route; the profile goes in headers)."""
+    route = ("/invoke", "/invoke", None) if profile is None else (
+        f"/model/{profile}/converse", "/model/{profile}/converse", {"profile": profile}
+    )  # fmt: skip
+    path, resource, path_parameters = route
+    return proxy_event(
+        method="POST",
+        path=path,
+        resource=resource,
+        path_parameters=path_parameters,
+        headers={"Content-Type": "application/json", **(headers or {})},
+        body=body if isinstance(body, str) else json.dumps(body),
+        authorizer={"principalId": tenant, "tenant_id": tenant, "key_id": key_id or f"{tenant}key01"},
+        request_id=request_id,
+    )

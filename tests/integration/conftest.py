@@ -192,3 +192,12 @@ def emf_datapoints(stdout: str) -> list[Datapoint]:
 
 def sum_of(points: list[Datapoint], name: str, dims: tuple[tuple[str, str], ...] | None = None) -> Decimal:
     return sum((p.value for p in points if p.name == name and (dims is None or p.dimensions == dims)), Decimal(0))
+
+
+def response_header(response: dict[str, Any], name: str) -> str | None:
+    """A header of a proxy-integration response, by case-insensitive name; None when absent."""
+    headers = response.get("multiValueHeaders") or response.get("headers") or {}
+    for key, value in headers.items():
+        if key.lower() == name.lower():
+            return str(value[0] if isinstance(value, list) else value)
+    return None

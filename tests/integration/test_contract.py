@@ -19,9 +19,9 @@ import boto3
 import botocore.retries.standard
 import pytest
 from tollgate.money import usd
-from tollgate_local.apigw import proxy_event
+from tollgate_local.apigw import authorized_event
 
-from tests.integration.conftest import REGION, Stack, emf_datapoints, sum_of
+from tests.integration.conftest import REGION, Stack, emf_datapoints, response_header, sum_of
 
 Ref = tuple[str, str, tuple[tuple[str, str], ...]]  # namespace, metric name, sorted dimensions
 
@@ -36,36 +36,7 @@ def event(
 ) -> dict[str, Any]:
     """An API Gateway event as the authorizer passes it on: /model/{profile}/converse, or /invoke."""
     payload = body or json.dumps({"messages": [{"role": "user", "content": [{"text": f"Hello from {tenant}"}]}]})
-    authorizer = {"principalId": tenant, "tenant_id": tenant, "key_id": f"{tenant}key01"}
-    if profile is None:
-        return proxy_event(
-            method="POST",
-            path="/invoke",
-            resource="/invoke",
-            path_parameters=None,
-            headers={"Content-Type": "application/json", **(headers or {})},
-            body=payload,
-            authorizer=authorizer,
-            request_id=request_id,
-        )
-    return proxy_event(
-        method="POST",
-        path=f"/model/{profile}/converse",
-        resource="/model/{profile}/converse",
-        path_parameters={"profile": profile},
-        headers={"Content-Type": "application/json", **(headers or {})},
-        body=payload,
-        authorizer=authorizer,
-        request_id=request_id,
-    )
-
-
-def header(response: dict[str, Any], name: str) -> str | None:
-    headers = response.get("multiValueHeaders") or response.get("headers") or {}
-    for key, value in headers.items():
-        if key.lower() == name.lower():
-            return str(value[0] if isinstance(value, list) else value)
-    return None
+    return authorized_event(profile, tenant, payload, request_id=request_id, headers=headers)
 
 
 def metric_alarms() -> list[dict[str, Any]]:
@@ -185,9 +156,9 @@ def test_a_request_bedrock_refuses_gets_bedrocks_error_and_leaves_no_usage_recor
         response = gateway(event("acme-chat", "acme", f"refused-by-bedrock-{index}"))
 
         assert response["statusCode"] in statuses, faults
-        assert header(response, "x-amzn-ErrorType") in error_types, faults
+        assert response_header(response, "x-amzn-ErrorType") in error_types, faults
         assert json.loads(response["body"])["message"], faults
-        assert header(response, "x-tollgate-cost-usd") is None, faults
+        assert response_header(response, "x-tollgate-cost-usd") is None, faults
         assert list(stack.usage.scan()) == [], faults
         assert stack.stream().poll() == [], faults  # so nothing reaches the rollups or the metrics either
     stats = stack.standin.stats()
@@ -225,7 +196,7 @@ def test_a_request_the_gateway_refuses_never_reaches_bedrock_and_leaves_no_usage
     for what, request, status, error_type, message in cases:
         response = gateway(request)
         assert response["statusCode"] == status, what
-        assert header(response, "x-amzn-ErrorType") == error_type, what
+        assert response_header(response, "x-amzn-ErrorType") == error_type, what
         assert message in json.loads(response["body"])["message"], what
         assert list(stack.usage.scan()) == [], what
         assert stack.standin.calls == [], what
@@ -272,9 +243,9 @@ def test_the_cost_a_tenant_is_told_is_its_tokens_times_the_models_json_prices_pe
         expected = sum(
             (Decimal(usage.get(kind, 0)) * price for kind, price in per_token.items()), Decimal(0)
         ) / Decimal(10**6)
-        told = Decimal(header(response, "x-tollgate-cost-usd") or "nan")
+        told = Decimal(response_header(response, "x-tollgate-cost-usd") or "nan")
         assert told == expected
-        record = stack.usage.get(header(response, "x-tollgate-request-id") or "")
+        record = stack.usage.get(response_header(response, "x-tollgate-request-id") or "")
         assert record is not None
         assert usd(record.cost_pusd) == expected
         assert record.price_version == f"{profile.model_id}@cross-region@{row.effective_from.isoformat()}"

@@ -11,7 +11,7 @@ from tollgate.rollup import Granularity, Totals, total
 from tollgate.usage import UsageRecord
 from tollgate_local.sample_events import main as check_sample_events
 
-from tests.integration.conftest import Stack, emf_datapoints, load_event, sum_of
+from tests.integration.conftest import Stack, emf_datapoints, load_event, response_header, sum_of
 
 
 def test_events_dir_is_what_the_generator_writes() -> None:
@@ -24,12 +24,11 @@ def test_converse_event_answers_in_bedrock_format_and_charges_one_record(stack: 
     body = json.loads(response["body"])
     assert body["output"]["message"]["role"] == "assistant"
     assert body["usage"]["inputTokens"] > 0
-    headers = response["multiValueHeaders"] if "multiValueHeaders" in response else response["headers"]
-    request_id = _header(headers, "x-tollgate-request-id")
+    request_id = response_header(response, "x-tollgate-request-id")
     assert request_id == "sample-converse"
     record = stack.usage.get(request_id)
     assert record is not None
-    assert _header(headers, "x-tollgate-cost-usd") == record.cost_usd
+    assert response_header(response, "x-tollgate-cost-usd") == record.cost_usd
     assert (record.tenant_id, record.profile, record.route) == ("acme", "acme-chat", "converse")
     assert record.input_tokens == body["usage"]["inputTokens"]
     assert record.output_tokens == body["usage"]["outputTokens"]
@@ -54,7 +53,7 @@ def test_refused_events_never_reach_bedrock_nor_leave_a_record(
 ) -> None:
     response = stack.handler("gateway")(load_event(event))
     assert response["statusCode"] == status
-    assert _header(response.get("multiValueHeaders") or response["headers"], "x-amzn-ErrorType") == error_type
+    assert response_header(response, "x-amzn-ErrorType") == error_type
     assert message in json.loads(response["body"])["message"]
     assert list(stack.usage.scan()) == []
     assert stack.standin.calls == []
@@ -147,13 +146,6 @@ def test_provisioner_events_answer_cloudformation(stack: Stack, cfn_responses, r
     else:
         assert len(owned) == len(stack.bundle.profiles())
         assert "unchanged" in answer["Data"]["Summary"]  # the stack fixture provisioned it already
-
-
-def _header(headers: dict[str, object], name: str) -> str:
-    for key, value in headers.items():
-        if key.lower() == name.lower():
-            return str(value[0] if isinstance(value, list) else value)
-    raise KeyError(name)
 
 
 def _image(record: dict[str, object]) -> dict[str, object]:

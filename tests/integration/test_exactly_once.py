@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 from decimal import Decimal
 from typing import Any
@@ -11,7 +10,7 @@ import pytest
 from tollgate.money import usd
 from tollgate.rollup import Granularity, Totals, total
 from tollgate.telemetry import MetricName
-from tollgate_local.apigw import proxy_event
+from tollgate_local.apigw import authorized_event
 
 from tests.integration.conftest import Stack, emf_datapoints, sum_of
 
@@ -36,16 +35,7 @@ def converse_event(
             {"text": f"You are a careful assistant for {tenant}. " + "Check every figure twice. " * 700},
             {"cachePoint": {"type": "default"}},
         ]
-    return proxy_event(
-        method="POST",
-        path=f"/model/{profile}/converse",
-        resource="/model/{profile}/converse",
-        path_parameters={"profile": profile},
-        headers={"Content-Type": "application/json"},
-        body=json.dumps(body),
-        authorizer={"principalId": tenant, "tenant_id": tenant, "key_id": f"{tenant}key01"},
-        request_id=f"req-{index:05d}",
-    )
+    return authorized_event(profile, tenant, body, request_id=f"req-{index:05d}")
 
 
 def caches(stack: Stack, model_id: str) -> bool:

@@ -23,7 +23,7 @@ from tollgate.money import usd
 from tollgate.provisioning import Provisioner, ProvisioningError, config_digest
 from tollgate.settings import ProvisionerSettings
 from tollgate.wiring import provisioner
-from tollgate_local.apigw import proxy_event
+from tollgate_local.apigw import authorized_event
 
 from tests.integration.conftest import ACCOUNT, REGION, STACK, Stack
 
@@ -136,16 +136,8 @@ def snapshot(stack: Stack, key: str = "config/current.json") -> dict[str, Any]:
 
 
 def converse(profile: str, tenant: str, request_id: str) -> dict[str, Any]:
-    return proxy_event(
-        method="POST",
-        path=f"/model/{profile}/converse",
-        resource="/model/{profile}/converse",
-        path_parameters={"profile": profile},
-        headers={"Content-Type": "application/json"},
-        body=json.dumps({"messages": [{"role": "user", "content": [{"text": "Ping the search index."}]}]}),
-        authorizer={"principalId": tenant, "tenant_id": tenant, "key_id": f"{tenant}key01"},
-        request_id=request_id,
-    )
+    body = {"messages": [{"role": "user", "content": [{"text": "Ping the search index."}]}]}
+    return authorized_event(profile, tenant, body, request_id=request_id)
 
 
 # --------------------------------------------------------------------------- tests
