@@ -18,13 +18,11 @@ import boto3
 from moto import mock_aws
 from tollgate.adapters.dynamodb import DynamoTrendStore
 from tollgate.config import ConfigBundle
-from tollgate.provisioning import Targets
-from tollgate.settings import ProvisionerSettings
-from tollgate.wiring import provisioner
 from tollgate_local.functions import LocalLambdaContext, load_handler_module
+from tollgate_local.moto_stack import provision_in_moto
 from tollgate_local.runtime import install_router
 from tollgate_local.streams import StreamReader
-from tollgate_local.template import REPO_ROOT, create_tables, load_template
+from tollgate_local.template import REPO_ROOT, load_template
 
 from benchmarks.standin import ACCOUNT, REGION, standin_process
 
@@ -122,21 +120,5 @@ def in_process_stack() -> Iterator[InProcessStack]:
         endpoints = {"AWS_ENDPOINT_URL_BEDROCK": bedrock_url, "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": bedrock_url}
         with environment(endpoints), mock_aws():
             bundle = ConfigBundle.load_dir(REPO_ROOT)
-            _provision(bundle)
+            provision_in_moto(bundle, STACK, TABLES, region=REGION, account_id=ACCOUNT, namespace=NAMESPACE)
             yield InProcessStack(bundle=bundle)
-
-
-def _provision(bundle: ConfigBundle) -> None:
-    create_tables(boto3.client("dynamodb", region_name=REGION), TABLES)
-    topic_arn = boto3.client("sns", region_name=REGION).create_topic(Name=f"{STACK}-alerts")["TopicArn"]
-    boto3.client("s3", region_name=REGION).create_bucket(Bucket=f"{STACK}-artifacts")
-    targets = Targets(
-        stack=STACK,
-        region=REGION,
-        account_id=ACCOUNT,
-        namespace=NAMESPACE,
-        topic_arn=topic_arn,
-        dashboard_name=f"{STACK}-tollgate",
-        artifacts_bucket=f"{STACK}-artifacts",
-    )
-    provisioner(ProvisionerSettings.from_env()).reconcile(bundle, targets)

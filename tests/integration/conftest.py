@@ -24,14 +24,13 @@ from tollgate.adapters.dynamodb import DynamoKeyStore, DynamoTrendStore, DynamoU
 from tollgate.config import ConfigBundle
 from tollgate.keys import KeyStatus, TenantKey, hash_key, issue_key
 from tollgate.provisioning import Targets
-from tollgate.settings import ProvisionerSettings
-from tollgate.wiring import provisioner
 from tollgate_local.bedrock import BedrockStandIn
 from tollgate_local.functions import LocalLambdaContext, load_handler_module
+from tollgate_local.moto_stack import provision_in_moto
 from tollgate_local.runtime import emf_metric_data
 from tollgate_local.sample_events import SAMPLE_KEY, SAMPLE_KEY_ID
 from tollgate_local.streams import StreamReader
-from tollgate_local.template import REPO_ROOT, create_tables
+from tollgate_local.template import REPO_ROOT
 
 EVENTS = REPO_ROOT / "events"
 STACK = "tollgate-test"
@@ -100,10 +99,7 @@ class Stack:
 @pytest.fixture
 def stack(standin: BedrockStandIn, bundle: ConfigBundle, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     with mock_aws():
-        create_tables(boto3.client("dynamodb", region_name=REGION), TABLES)
-        topic_arn = boto3.client("sns", region_name=REGION).create_topic(Name=f"{STACK}-alerts")["TopicArn"]
         queue_url = boto3.client("sqs", region_name=REGION).create_queue(QueueName=f"{STACK}-failures")["QueueUrl"]
-        boto3.client("s3", region_name=REGION).create_bucket(Bucket=f"{STACK}-artifacts")
         for name, value in {
             "TOLLGATE_STACK": STACK,
             "TOLLGATE_CONFIG_DIR": str(REPO_ROOT),
@@ -113,16 +109,7 @@ def stack(standin: BedrockStandIn, bundle: ConfigBundle, monkeypatch: pytest.Mon
             "METRICS_NAMESPACE": "Tollgate",
         }.items():
             monkeypatch.setenv(name, value)
-        targets = Targets(
-            stack=STACK,
-            region=REGION,
-            account_id=ACCOUNT,
-            namespace="Tollgate",
-            topic_arn=topic_arn,
-            dashboard_name=f"{STACK}-tollgate",
-            artifacts_bucket=f"{STACK}-artifacts",
-        )
-        provisioner(ProvisionerSettings.from_env()).reconcile(bundle, targets)
+        targets = provision_in_moto(bundle, STACK, TABLES, region=REGION, account_id=ACCOUNT, namespace="Tollgate")
         built = Stack(bundle=bundle, standin=standin, targets=targets, queue_url=queue_url)
         keys = built.key_store
         for tenant in bundle.config.tenants:

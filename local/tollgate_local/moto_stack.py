@@ -1,0 +1,40 @@
+"""The stack's data resources in an in-process moto (``mock_aws``), provisioned from config.json.
+
+What the integration tests and the in-process benchmarks both stand on: the tables of
+template.yaml, the alarm topic and artifacts bucket, then the production provisioner (as the
+custom resource's function wires it) creating the inference profiles, alarms and dashboard.
+The functions' settings (table names, stack, namespace) are read from the environment, so
+set them first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import boto3
+from tollgate.config import ConfigBundle
+from tollgate.provisioning import Targets
+from tollgate.settings import ProvisionerSettings
+from tollgate.wiring import provisioner
+
+from tollgate_local.template import create_tables
+
+
+def provision_in_moto(
+    bundle: ConfigBundle, stack: str, tables: Mapping[str, str], *, region: str, account_id: str, namespace: str
+) -> Targets:
+    """Create the tables (logical -> physical name), topic and bucket, then reconcile ``bundle``."""
+    create_tables(boto3.client("dynamodb", region_name=region), dict(tables))
+    topic_arn = boto3.client("sns", region_name=region).create_topic(Name=f"{stack}-alerts")["TopicArn"]
+    boto3.client("s3", region_name=region).create_bucket(Bucket=f"{stack}-artifacts")
+    targets = Targets(
+        stack=stack,
+        region=region,
+        account_id=account_id,
+        namespace=namespace,
+        topic_arn=topic_arn,
+        dashboard_name=f"{stack}-tollgate",
+        artifacts_bucket=f"{stack}-artifacts",
+    )
+    provisioner(ProvisionerSettings.from_env()).reconcile(bundle, targets)
+    return targets
