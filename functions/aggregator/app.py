@@ -6,14 +6,13 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from tollgate.services.aggregator import AggregatorService
+from tollgate.services.aggregator import AggregatorService, stream_processor
 from tollgate.wiring import aggregator_service
 
 logger = Logger(service="tollgate")
 tracer = Tracer(service="tollgate-aggregator")
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+processor = stream_processor()
 
 
 @cache

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import BatchProcessor
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
     DynamoDBRecord,
     DynamoDBRecordEventName,
@@ -29,6 +29,15 @@ from tollgate.rollup import fold_metrics
 from tollgate.usage import UsageRecord
 
 logger = Logger(service="tollgate", child=True)
+
+
+def stream_processor() -> BatchProcessor:
+    """The batch processor of the usage stream.
+
+    A batch in which every record failed is reported record by record too (not raised), so
+    Lambda always gets the ReportBatchItemFailures answer the event source mapping asks for.
+    """
+    return BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
 
 
 class PoisonRecordError(ValueError):
@@ -65,9 +74,11 @@ class AggregatorService:
             ]
             raw_by_id = {record.request_id: raw for record, raw in decoded}
             outcome = self._trends.apply([record for record, _ in decoded], on_commit=self._emit)
+            error = outcome.errors[-1] if outcome.errors else RuntimeError("trend write failed")
             for record in outcome.failed:
-                error = outcome.errors[-1] if outcome.errors else RuntimeError("trend write failed")
-                processor.failure_handler(raw_by_id[record.request_id], (type(error), error, error.__traceback__))
+                # Powertools reports failures by the data class's sequence number, not the raw dict.
+                raw = DynamoDBRecord(raw_by_id[record.request_id])
+                processor.failure_handler(raw, (type(error), error, error.__traceback__))
             logger.info(
                 "batch aggregated",
                 extra={
