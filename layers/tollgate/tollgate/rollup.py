@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from tollgate.pricing import TokenCounts
@@ -103,6 +103,13 @@ def fold_metrics(records: Iterable[UsageRecord]) -> dict[MetricKey, Totals]:
         buckets[key] = buckets.get(key, Totals()) + Totals.of(record)
     return buckets
 
+
+#: How long the aggregator keeps a record's "already aggregated" marker. A record may be delivered
+#: again for as long as its failed batch can be re-driven from the AggregationFailureQueue (its
+#: MessageRetentionPeriod: 14 days, a test checks the template), so markers outlive that by a
+#: day; `tollgate redrive` refuses a batch older than REDRIVE_WINDOW.
+MARKER_TTL = timedelta(days=15)
+REDRIVE_WINDOW = MARKER_TTL - timedelta(days=1)
 
 #: DynamoDB TransactWriteItems accepts at most 100 actions.
 MAX_TRANSACTION_ITEMS = 100

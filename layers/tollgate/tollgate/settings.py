@@ -59,8 +59,6 @@ class GatewaySettings(_Settings):
 class AggregatorSettings(_Settings):
     trend_table: str = Field(alias="TREND_TABLE", min_length=1)
     namespace: str = Field(alias="METRICS_NAMESPACE", default=DEFAULT_NAMESPACE, min_length=1)
-    #: How long a per-record "already aggregated" marker is kept; must exceed stream retention (24 h).
-    marker_ttl_days: int = Field(alias="MARKER_TTL_DAYS", default=7, ge=2)
 
 
 class ProvisionerSettings(_Settings):

@@ -52,9 +52,7 @@ def gateway_service() -> GatewayService:
 def aggregator_service() -> AggregatorService:
     settings = AggregatorSettings.from_env()
     return AggregatorService(
-        trends=DynamoTrendStore(
-            aws_client("dynamodb", settings.region), settings.trend_table, marker_ttl_days=settings.marker_ttl_days
-        ),
+        trends=DynamoTrendStore(aws_client("dynamodb", settings.region), settings.trend_table),
         metrics=EmfMetricsSink(settings.namespace),
     )
 

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import itertools
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
+from aws_lambda_powertools import Logger
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from tollgate.keys import KeyStatus, TenantKey
 from tollgate.ports import ApplyOutcome, Provisioned
 from tollgate.pricing import TokenCounts
-from tollgate.rollup import Granularity, RollupKey, Totals, fold, plan_chunks
+from tollgate.rollup import MARKER_TTL, Granularity, RollupKey, Totals, fold, plan_chunks
 from tollgate.usage import UsageRecord, iso_utc
+
+logger = Logger(service="tollgate", child=True)
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -91,6 +95,7 @@ class DynamoUsageStore:
 
 
 MARKER_PREFIX = "AGG#"
+MARKER_SK = "AGG"
 BATCH_GET_LIMIT = 100  # keys per BatchGetItem
 _COUNTERS: tuple[tuple[str, Callable[[Totals], int]], ...] = (
     ("requests", lambda t: t.requests),
@@ -136,16 +141,42 @@ class TrendRow:
 
 #: Cancellation reasons worth another try of the same transaction.
 _TRANSIENT = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
+#: Errors DynamoDB answers before it writes anything; any other error leaves the outcome unknown.
+_NOT_WRITTEN = {
+    "ValidationException",
+    "ResourceNotFoundException",
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "AccessDeniedException",
+    "IdempotentParameterMismatchException",
+    "TransactionInProgressException",
+}
+
+
+def _token_of(reason: Mapping[str, Any]) -> str | None:
+    """The transaction token of the marker a cancellation reason returned (ALL_OLD), if any."""
+    if reason.get("Code") != "ConditionalCheckFailed" or not reason.get("Item"):
+        return None
+    return str(from_ddb(reason["Item"]).get("txn", "")) or None
 
 
 class DynamoTrendStore:
-    """Adds usage records to hour/day/month rows, exactly once per record.
+    """Adds usage records to hour/day/month rows, exactly once per record, and says which it added.
 
     Each transaction puts one marker item per record (``AGG#<request id>``, conditional on not
     existing) together with the ADD updates of the rows the records fold into. Either all of
     it commits or none of it does, so a record's tokens and cost are added at most once; a
     replayed record fails its marker's condition, is dropped from the chunk, and the rest is
     retried without it.
+
+    Metrics are emitted for exactly the records a transaction committed, so the store must know
+    that it committed even when DynamoDB's answer is lost (a timeout or a 500 after the commit,
+    which botocore retries: the retry then fails on the markers the first attempt wrote). Each
+    chunk's markers carry a token of that chunk's transaction: a marker that holds our own token
+    means our transaction committed (all of it: transactions are all-or-nothing). It is read
+    from the cancellation reasons (ReturnValuesOnConditionCheckFailure), or, after an error that
+    leaves the outcome unknown, by reading the markers back.
     """
 
     def __init__(
@@ -153,17 +184,17 @@ class DynamoTrendStore:
         client: Any,
         table: str,
         *,
-        marker_ttl_days: int = 7,
         clock: Clock = utcnow,
         max_transient_retries: int = 4,
         sleep: Callable[[float], None] = time.sleep,
+        new_token: Callable[[], str] = lambda: uuid.uuid4().hex,
     ):
         self._client = client
         self._table = table
-        self._marker_ttl = timedelta(days=marker_ttl_days)
         self._clock = clock
         self._max_retries = max_transient_retries
         self._sleep = sleep
+        self._new_token = new_token
 
     # -- write ------------------------------------------------------------------------------
 
@@ -179,30 +210,60 @@ class DynamoTrendStore:
 
     def _apply_chunk(self, chunk: list[UsageRecord], outcome: ApplyOutcome) -> list[UsageRecord]:
         pending = list(chunk)
+        token = self._new_token()
         transient_retries = 0
         while pending:
             try:
-                self._client.transact_write_items(TransactItems=self._items(pending))
+                self._client.transact_write_items(TransactItems=self._items(pending, token))
             except ClientError as exc:
-                reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
+                reasons = exc.response.get("CancellationReasons", [])
                 if _code(exc) == "TransactionCanceledException" and reasons:
-                    seen = {i for i, code in enumerate(reasons[: len(pending)]) if code == "ConditionalCheckFailed"}
+                    markers = reasons[: len(pending)]
+                    if any(_token_of(reason) == token for reason in markers):
+                        # An earlier attempt of this very transaction committed and its answer was lost.
+                        break
+                    seen = {i for i, reason in enumerate(markers) if reason.get("Code") == "ConditionalCheckFailed"}
                     if seen:
                         outcome.duplicates.extend(pending[i] for i in sorted(seen))
                         pending = [r for i, r in enumerate(pending) if i not in seen]
                         continue
-                    if set(reasons) & _TRANSIENT and transient_retries < self._max_retries:
+                    codes = {str(reason.get("Code", "None")) for reason in reasons}
+                    if codes & _TRANSIENT and transient_retries < self._max_retries:
                         transient_retries += 1
                         self._sleep(0.05 * 2**transient_retries)
                         continue
-                outcome.failed.extend(pending)
-                outcome.errors.append(exc)
-                return []
-            outcome.applied.extend(pending)
-            return pending
+                    return self._failed(pending, exc, outcome)  # cancelled: nothing was written
+                if _code(exc) in _NOT_WRITTEN:
+                    return self._failed(pending, exc, outcome)
+                if not self._committed(pending, token):
+                    return self._failed(pending, exc, outcome)
+            except BotoCoreError as exc:  # timeouts, dropped connections: the outcome is unknown
+                if not self._committed(pending, token):
+                    return self._failed(pending, exc, outcome)
+            break
+        outcome.applied.extend(pending)
+        return pending
+
+    def _committed(self, records: Sequence[UsageRecord], token: str) -> bool:
+        """After an error that leaves it unknown: did our transaction commit? (Its markers hold our token.)"""
+        try:
+            tokens = self._marker_tokens(r.request_id for r in records)
+        except (ClientError, BotoCoreError):
+            logger.warning(
+                "trend transaction outcome unknown and its markers unreadable: if it committed, the metrics "
+                "of these records are not emitted (their rollups are right)",
+                extra={"request_ids": [r.request_id for r in records]},
+            )
+            return False
+        return any(found == token for found in tokens.values())
+
+    @staticmethod
+    def _failed(pending: list[UsageRecord], error: BaseException, outcome: ApplyOutcome) -> list[UsageRecord]:
+        outcome.failed.extend(pending)
+        outcome.errors.append(error)
         return []
 
-    def _items(self, records: Sequence[UsageRecord]) -> list[dict[str, Any]]:
+    def _items(self, records: Sequence[UsageRecord], token: str) -> list[dict[str, Any]]:
         now = self._clock()
         markers = [
             {
@@ -211,12 +272,15 @@ class DynamoTrendStore:
                     "Item": to_ddb(
                         {
                             "pk": MARKER_PREFIX + r.request_id,
-                            "sk": "AGG",
+                            "sk": MARKER_SK,
+                            "txn": token,
                             "aggregated_at": iso_utc(now),
-                            "expires_at": int((now + self._marker_ttl).timestamp()),
+                            "expires_at": int((now + MARKER_TTL).timestamp()),
                         }
                     ),
                     "ConditionExpression": "attribute_not_exists(pk)",
+                    # A marker that is there already says whose transaction wrote it (see _apply_chunk).
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 }
             }
             for r in records
@@ -280,22 +344,31 @@ class DynamoTrendStore:
         return [TrendRow.from_item(item) for item in items]
 
     def aggregated(self, request_ids: Iterable[str]) -> set[str]:
-        """Those of ``request_ids`` whose usage record is in the rollups (their marker exists).
+        """Those of ``request_ids`` whose usage record is in the rollups (their marker exists)."""
+        return set(self._marker_tokens(request_ids))
+
+    def _marker_tokens(self, request_ids: Iterable[str]) -> dict[str, str]:
+        """The marker of each of ``request_ids`` that has one: request id -> token of the transaction.
 
         One BatchGetItem per 100 ids (DynamoDB's limit), unprocessed keys asked again.
         """
         wanted = sorted(set(request_ids))
-        found: set[str] = set()
+        found: dict[str, str] = {}
         for start in range(0, len(wanted), BATCH_GET_LIMIT):
             chunk = wanted[start : start + BATCH_GET_LIMIT]
-            keys = [to_ddb({"pk": MARKER_PREFIX + rid, "sk": "AGG"}) for rid in chunk]
+            keys = [to_ddb({"pk": MARKER_PREFIX + rid, "sk": MARKER_SK}) for rid in chunk]
             request: dict[str, Any] = {
-                self._table: {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": "pk"}
+                self._table: {
+                    "Keys": keys,
+                    "ConsistentRead": True,
+                    "ProjectionExpression": "pk, txn",
+                }
             }
             for attempt in itertools.count():
                 answer = self._client.batch_get_item(RequestItems=request)
-                markers = answer["Responses"][self._table]
-                found.update(str(item["pk"]["S"]).removeprefix(MARKER_PREFIX) for item in markers)
+                for item in answer["Responses"][self._table]:
+                    marker = from_ddb(item)
+                    found[str(marker["pk"]).removeprefix(MARKER_PREFIX)] = str(marker.get("txn", ""))
                 request = answer.get("UnprocessedKeys") or {}
                 if not request:
                     break
