@@ -7,18 +7,22 @@ import json
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from tollgate.adapters.dynamodb import DynamoKeyStore, DynamoTrendStore
+from tollgate.adapters.cloudwatch import CloudWatchMetricsSink
+from tollgate.adapters.dynamodb import DynamoKeyStore, DynamoTrendStore, DynamoUsageStore, UsageStreamBatches
 from tollgate.config import ConfigBundle, ConfigError
 from tollgate.keys import issue_key
 from tollgate.money import usd
+from tollgate.rollup import Granularity, period_of
+from tollgate.services.redrive import FailedBatch, NotAFailedBatchError, Redriver
 
 from tollgate_cli import report, tables
 from tollgate_cli.load import Caller, run_load, wait_for_rollups
@@ -251,6 +255,108 @@ def _wait_for_rollups(target: Target, request_ids: list[str], timeout: float) ->
     return True
 
 
+# ------------------------------------------------------------------------------ redrive
+
+
+def _tenants_around(bundle: ConfigBundle, trends: DynamoTrendStore) -> Callable[[FailedBatch], list[str]]:
+    """The tenants whose records a failed batch may hold: config.json's, and any with rollups in its months."""
+
+    def tenants(batch: FailedBatch) -> list[str]:
+        found = set(bundle.config.tenants)
+        for month in {period_of(Granularity.MONTH, at) for at in batch.window}:
+            found.update(row.key.tenant_id for row in trends.rows(Granularity.MONTH, month))
+        return sorted(found)
+
+    return tenants
+
+
+def _receive_all(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    """Every message of the failure queue, each once (they stay invisible while this run works on them)."""
+    received: dict[str, dict[str, Any]] = {}
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=REDRIVE_VISIBILITY, WaitTimeSeconds=1
+        ).get("Messages", [])
+        fresh = [m for m in messages if m["MessageId"] not in received]
+        if not fresh:
+            return list(received.values())
+        received.update((m["MessageId"], m) for m in fresh)
+
+
+#: Seconds a received message stays invisible to other readers while it is re-driven.
+REDRIVE_VISIBILITY = 300
+
+
+def cmd_redrive(args: argparse.Namespace) -> int:
+    target = _target(args)
+    bundle = ConfigBundle.load_dir(Path(args.dir))
+    sqs = target.client("sqs")
+    queue_url = target.resource("AggregationFailureQueue")
+    trends = DynamoTrendStore(target.client("dynamodb"), target.resource("TrendTable"))
+    redriver = Redriver(
+        stream=UsageStreamBatches(target.client("dynamodbstreams")),
+        usage=DynamoUsageStore(target.client("dynamodb"), target.resource("UsageTable")),
+        trends=trends,
+        metrics=CloudWatchMetricsSink(target.client("cloudwatch"), target.namespace),
+        tenants=_tenants_around(bundle, trends),
+    )
+    shown = tables.table(
+        f"failed aggregation batches{' (dry run: nothing changed)' if args.dry_run else ''}, {target.name}",
+        ("message", "arrived (UTC)", "records", "found in", "added", "already in rollups", "outcome"),
+        right=("records", "added", "already in rollups"),
+    )
+    problems: list[str] = []
+    kept = 0
+    for message in _receive_all(sqs, queue_url):
+        try:
+            batch = FailedBatch.from_message(message["MessageId"], message["ReceiptHandle"], message["Body"])
+            result = redriver.redrive(batch, dry_run=args.dry_run)
+        except NotAFailedBatchError as error:
+            batch, result = None, None
+            problems.append(str(error))
+        if result is not None and result.done and not args.dry_run:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        else:  # visible again at once, for the next run (or another reader)
+            sqs.change_message_visibility(
+                QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+            )
+        if batch is None or result is None:
+            shown.add_row(message["MessageId"][:8], "", "", "", "", "", "kept: not a batch")
+            kept += 1
+            continue
+        outcome = "would be re-driven" if args.dry_run and result.done else "re-driven" if result.done else "kept"
+        kept += 0 if result.done else 1
+        label = batch.message_id[:8]
+        shown.add_row(
+            label,
+            batch.first_arrival.isoformat(timespec="seconds").replace("+00:00", ""),
+            str(result.found),
+            result.source,
+            str(len(result.applied)),
+            str(result.already),
+            outcome,
+        )
+        problems.extend(f"{label}: record {rid} cannot be aggregated: {why}" for rid, why in result.poison)
+        problems.extend(f"{label}: record {rid}: its rollup write failed again" for rid in result.failed)
+        if result.missing:
+            problems.append(f"{label}: {len(result.missing)} of its records are no longer in the usage table (TTL)")
+        if result.refused:
+            problems.append(f"{label}: refused: {result.refused}")
+    if not shown.rows:
+        out.print(f"the failure queue of {target.name} is empty: nothing to re-drive", soft_wrap=True)
+        return 0
+    tables.print_table(out, shown)
+    for problem in problems:
+        err.print(problem, highlight=False, soft_wrap=True)
+    if kept:
+        err.print(
+            f"{kept} message(s) kept in the queue: fix what is named above (a poison record: correct or delete its "
+            "item in the usage table), then run `tollgate redrive` again.",
+            soft_wrap=True,
+        )
+    return 1 if kept else 0
+
+
 # ------------------------------------------------------------------------------ faults, local
 
 
@@ -341,6 +447,13 @@ def parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     _target_options(load)
     load.set_defaults(run=cmd_load)
+
+    redrive = commands.add_parser(
+        "redrive", help="roll up again the batches in the AggregationFailureQueue (exactly once), then delete them"
+    )
+    redrive.add_argument("--dry-run", action="store_true", help="show what would be added; change nothing")
+    _target_options(redrive)
+    redrive.set_defaults(run=cmd_redrive)
 
     faults = commands.add_parser("faults", help="local only: show or set the Bedrock stand-in's injected faults")
     faults.add_argument("--throttle", type=float, help="share of calls throttled (0..1)")

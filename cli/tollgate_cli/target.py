@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tollgate.adapters import aws_client
+from tollgate.telemetry import DEFAULT_NAMESPACE
 
 LOCAL_STATE = Path(".tollgate/local.json")
 
@@ -39,6 +40,13 @@ class Target:
     #: Local only: tenant -> {"api_key", "profiles"} as written by `make local`.
     tenants: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
+    #: The stack's parameter values (deployed: from CloudFormation; local: the template's defaults).
+    parameters: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def namespace(self) -> str:
+        """The CloudWatch namespace of the stack's metrics (its MetricNamespace parameter)."""
+        return self.parameters.get("MetricNamespace") or DEFAULT_NAMESPACE
 
     def resource(self, logical_name: str) -> str:
         try:
@@ -69,6 +77,7 @@ def local_target(state_file: Path = LOCAL_STATE) -> Target:
         endpoint_url=state["aws_endpoint_url"],
         tenants=dict(state["tenants"]),
         extras={k: v for k, v in state.items() if k not in {"region", "api_url", "resources", "tenants"}},
+        parameters=dict(state.get("parameters", {})),
     )
 
 
@@ -86,8 +95,13 @@ def stack_target(stack_name: str, region: str | None) -> Target:
         ) from None
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     resources = {logical: outputs[key] for key, logical in _OUTPUTS.items() if key in outputs}
+    parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
     return Target(
-        name=f"stack {stack_name} ({region})", region=region, api_url=outputs.get("ApiUrl", ""), resources=resources
+        name=f"stack {stack_name} ({region})",
+        region=region,
+        api_url=outputs.get("ApiUrl", ""),
+        resources=resources,
+        parameters=parameters,
     )
 
 

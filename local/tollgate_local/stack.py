@@ -188,6 +188,7 @@ class LocalStack:
                 for tenant in sorted(bundle.config.tenants)
             },
             "resources": dict(sorted(deployed.physical.items())),
+            "parameters": dict(sorted(parameters.items())),
             "outbox": str(_relative(self.state / "outbox", self.root)),
             # beyond PRODUCT.md's keys: where else to look
             "stack_name": STACK_NAME,

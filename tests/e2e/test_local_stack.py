@@ -21,6 +21,7 @@ import pytest
 from tollgate.adapters.dynamodb import DynamoTrendStore
 from tollgate.rollup import Granularity, period_of
 from tollgate_cli.load import Caller, bearer_token, bedrock_client, run_load, wait_for_rollups
+from tollgate_cli.main import main
 from tollgate_local.launch import local_stack_process
 
 pytestmark = pytest.mark.e2e
@@ -160,6 +161,53 @@ def test_a_burst_over_the_requests_per_minute_threshold_mails_one_alarm_then_one
     assert counted is not None, mails[1]["NewStateReason"]
     assert int(counted[1]) >= 25  # the burst, and any of the load test's calls in the same minute
     print(f"\nthreshold crossed -> ALARM mail {alarmed - crossed:.1f} s, ALARM -> OK mail {recovered - alarmed:.1f} s")
+
+
+def test_the_failed_aggregation_runbook_poison_record_fixed_then_redriven(
+    local: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """README "Failed aggregation": a record the aggregator cannot read ends in the failure queue;
+    `tollgate redrive` names it and keeps it; once it is corrected, re-driving rolls it up once."""
+    dynamodb, sqs = aws(local, "dynamodb"), aws(local, "sqs")
+    usage, queue = local["resources"]["UsageTable"], local["resources"]["AggregationFailureQueue"]
+    # Given a usage item with a negative cost (as a bug or a hand edit could write it), copied from a real one
+    key = local["tenants"]["acme"]["api_key"]
+    client = bedrock_client(local["api_url"], key, local["region"])
+    with bearer_token(key):
+        answer = client.converse(
+            modelId="acme-chat", messages=[{"role": "user", "content": [{"text": "a record to copy"}]}]
+        )
+    request_id = answer["ResponseMetadata"]["HTTPHeaders"]["x-tollgate-request-id"]
+    sample = dynamodb.get_item(TableName=usage, Key={"request_id": {"S": request_id}})["Item"]
+    poison = {**sample, "request_id": {"S": "e2e-poison-1"}, "cost_pusd": {"N": "-1"}}
+    dynamodb.put_item(TableName=usage, Item=poison)
+    depth = lambda: int(  # noqa: E731
+        sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
+            "ApproximateNumberOfMessages"
+        ]
+    )
+    wait_for(lambda: depth() == 1, 60, "the poison record's batch in the failure queue")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".tollgate").symlink_to(local["dir"])  # where `tollgate --local` looks
+    redrive = ["--dir", str(ROOT), "redrive", "--local"]
+
+    # When it is re-driven as it is, then it is named and kept
+    assert main(redrive) == 1
+    assert "record e2e-poison-1 cannot be aggregated: cost_pusd" in capsys.readouterr().err
+    assert depth() == 1
+    # And once the item is corrected, re-driving adds it to the rollups, once, and empties the queue
+    dynamodb.update_item(
+        TableName=usage,
+        Key={"request_id": {"S": "e2e-poison-1"}},
+        UpdateExpression="SET cost_pusd = :c",
+        ExpressionAttributeValues={":c": sample["cost_pusd"]},
+    )
+    assert main(redrive) == 0
+    assert "re-driven" in capsys.readouterr().out
+    trends = DynamoTrendStore(aws(local, "dynamodb"), local["resources"]["TrendTable"])
+    assert trends.aggregated(["e2e-poison-1"]) == {"e2e-poison-1"}
+    assert main(redrive) == 0
+    assert "nothing to re-drive" in capsys.readouterr().out
 
 
 def test_ctrl_c_stops_everything_and_frees_the_ports(local: dict[str, Any]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -69,6 +69,10 @@ class TrendStore(Protocol):
         ``on_commit`` is called right after each transaction commits, with exactly the records
         that transaction applied (the aggregator emits their metrics there).
         """
+        ...
+
+    def aggregated(self, request_ids: Iterable[str]) -> set[str]:
+        """Those of ``request_ids`` that are in the rollups already."""
         ...
 
 

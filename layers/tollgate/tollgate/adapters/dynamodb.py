@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -19,6 +19,9 @@ from tollgate.ports import ApplyOutcome, Provisioned
 from tollgate.pricing import TokenCounts
 from tollgate.rollup import MARKER_TTL, Granularity, RollupKey, Totals, fold, plan_chunks
 from tollgate.usage import UsageRecord, iso_utc
+
+if TYPE_CHECKING:
+    from tollgate.services.redrive import FailedBatch
 
 logger = Logger(service="tollgate", child=True)
 
@@ -50,7 +53,30 @@ def _paginate(client: Any, operation: str, **kwargs: Any) -> Iterator[dict[str, 
             yield from_ddb(item)
 
 
+BATCH_GET_LIMIT = 100  # keys per BatchGetItem
+
+
+def _batch_get(
+    client: Any, table: str, keys: list[dict[str, Any]], projection: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """BatchGetItem of at most 100 keys, consistent, asking again for what DynamoDB left unprocessed."""
+    request: dict[str, Any] = {
+        table: {"Keys": keys, "ConsistentRead": True, **({"ProjectionExpression": projection} if projection else {})}
+    }
+    for attempt in itertools.count():
+        answer = client.batch_get_item(RequestItems=request)
+        for item in answer["Responses"][table]:
+            yield from_ddb(item)
+        request = answer.get("UnprocessedKeys") or {}
+        if not request:
+            return
+        time.sleep(min(0.05 * 2**attempt, 1.0))  # DynamoDB throttled part of the batch: back off
+
+
 # --------------------------------------------------------------------------- usage records
+
+#: The usage table's index by tenant and request time (template.yaml).
+USAGE_BY_TENANT_INDEX = "by-tenant"
 
 
 class RecordConflictError(RuntimeError):
@@ -80,6 +106,29 @@ class DynamoUsageStore:
             if existing is not None and from_ddb(existing) != from_ddb(item):
                 raise RecordConflictError(f"request id {record.request_id} already holds a different record") from exc
 
+    def request_ids_between(self, tenant_id: str, start: datetime, end: datetime) -> list[str]:
+        """A tenant's request ids with a request time from ``start`` to ``end`` (the by-tenant index)."""
+        items = _paginate(
+            self._client,
+            "query",
+            TableName=self._table,
+            IndexName=USAGE_BY_TENANT_INDEX,
+            KeyConditionExpression="tenant_id = :t AND requested_at BETWEEN :a AND :b",
+            ExpressionAttributeValues=to_ddb({":t": tenant_id, ":a": iso_utc(start), ":b": iso_utc(end)}),
+            ProjectionExpression="request_id",
+        )
+        return [str(item["request_id"]) for item in items]
+
+    def items(self, request_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The items of these request ids that exist, as plain values (BatchGetItem, 100 keys a call)."""
+        found: dict[str, dict[str, Any]] = {}
+        wanted = sorted(set(request_ids))
+        for start in range(0, len(wanted), BATCH_GET_LIMIT):
+            keys = [to_ddb({"request_id": rid}) for rid in wanted[start : start + BATCH_GET_LIMIT]]
+            for item in _batch_get(self._client, self._table, keys):
+                found[str(item["request_id"])] = item
+        return found
+
     def get(self, request_id: str) -> UsageRecord | None:
         found = self._client.get_item(
             TableName=self._table, Key=to_ddb({"request_id": request_id}), ConsistentRead=True
@@ -96,7 +145,6 @@ class DynamoUsageStore:
 
 MARKER_PREFIX = "AGG#"
 MARKER_SK = "AGG"
-BATCH_GET_LIMIT = 100  # keys per BatchGetItem
 _COUNTERS: tuple[tuple[str, Callable[[Totals], int]], ...] = (
     ("requests", lambda t: t.requests),
     ("input_tokens", lambda t: t.tokens.input),
@@ -355,24 +403,11 @@ class DynamoTrendStore:
         wanted = sorted(set(request_ids))
         found: dict[str, str] = {}
         for start in range(0, len(wanted), BATCH_GET_LIMIT):
-            chunk = wanted[start : start + BATCH_GET_LIMIT]
-            keys = [to_ddb({"pk": MARKER_PREFIX + rid, "sk": MARKER_SK}) for rid in chunk]
-            request: dict[str, Any] = {
-                self._table: {
-                    "Keys": keys,
-                    "ConsistentRead": True,
-                    "ProjectionExpression": "pk, txn",
-                }
-            }
-            for attempt in itertools.count():
-                answer = self._client.batch_get_item(RequestItems=request)
-                for item in answer["Responses"][self._table]:
-                    marker = from_ddb(item)
-                    found[str(marker["pk"]).removeprefix(MARKER_PREFIX)] = str(marker.get("txn", ""))
-                request = answer.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                time.sleep(min(0.05 * 2**attempt, 1.0))  # DynamoDB throttled part of the batch: back off
+            keys = [
+                to_ddb({"pk": MARKER_PREFIX + rid, "sk": MARKER_SK}) for rid in wanted[start : start + BATCH_GET_LIMIT]
+            ]
+            for marker in _batch_get(self._client, self._table, keys, projection="pk, txn"):
+                found[str(marker["pk"]).removeprefix(MARKER_PREFIX)] = str(marker.get("txn", ""))
         return found
 
 
@@ -590,3 +625,55 @@ class CachedProfileDirectory:
         ):
             self._load()
         return self._entries.get(profile)
+
+
+# --------------------------------------------------------------------------- usage stream
+
+
+class UsageStreamBatches:
+    """Reads a failed batch's records back from the usage table's stream, by sequence number.
+
+    The stream keeps records 24 hours; after that (or once the stream is gone) it answers None
+    and the records are looked up in the usage table instead (tollgate.services.redrive).
+    """
+
+    #: GetRecords calls that return nothing before the reader stops looking (an open shard).
+    MAX_EMPTY_POLLS = 3
+
+    def __init__(self, streams_client: Any):
+        self._client = streams_client
+
+    def request_ids(self, batch: FailedBatch) -> list[str] | None:
+        try:
+            iterator = self._client.get_shard_iterator(
+                StreamArn=batch.stream_arn,
+                ShardId=batch.shard_id,
+                ShardIteratorType="AT_SEQUENCE_NUMBER",
+                SequenceNumber=batch.start_sequence,
+            )["ShardIterator"]
+        except ClientError as exc:
+            if _code(exc) in ("TrimmedDataAccessException", "ResourceNotFoundException", "ValidationException"):
+                return None
+            raise
+        end = int(batch.end_sequence)
+        ids: list[str] = []
+        empty = 0
+        while iterator and empty < self.MAX_EMPTY_POLLS:
+            try:
+                page = self._client.get_records(ShardIterator=iterator, Limit=1000)
+            except ClientError as exc:
+                if _code(exc) in ("TrimmedDataAccessException", "ExpiredIteratorException"):
+                    return None
+                raise
+            records = page.get("Records", [])
+            empty = 0 if records else empty + 1
+            for record in records:
+                sequence = int(record["dynamodb"]["SequenceNumber"])
+                if sequence > end:
+                    return ids
+                if record.get("eventName") == "INSERT":
+                    ids.append(str(record["dynamodb"]["Keys"]["request_id"]["S"]))
+                if sequence == end:
+                    return ids
+            iterator = page.get("NextShardIterator")
+        return None  # the end of the batch was never reached: not to be trusted as the whole batch

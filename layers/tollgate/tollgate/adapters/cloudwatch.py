@@ -1,0 +1,45 @@
+"""Metrics out through PutMetricData: for what runs outside Lambda (``tollgate redrive``).
+
+The aggregator emits through EMF (tollgate.adapters.emf); this sink writes the very same
+datapoints (names, dimension sets, units, values from tollgate.telemetry, stamped with the
+request minute) with direct calls, which is what CloudWatch Logs makes of the EMF documents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tollgate.rollup import MetricKey, Totals
+from tollgate.telemetry import UNITS, metric_values, profile_dimensions, tenant_dimensions
+
+#: PutMetricData accepts at most 1,000 datums per call.
+MAX_DATUMS = 1000
+
+
+def metric_datums(buckets: Mapping[MetricKey, Totals]) -> list[dict[str, Any]]:
+    datums = []
+    for key, totals in sorted(buckets.items()):
+        for dimensions in (profile_dimensions(key.tenant_id, key.profile), tenant_dimensions(key.tenant_id)):
+            for metric, value in metric_values(totals).items():
+                datums.append(
+                    {
+                        "MetricName": str(metric),
+                        "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
+                        "Timestamp": key.minute,
+                        "Value": value,
+                        "Unit": UNITS[metric],
+                    }
+                )
+    return datums
+
+
+class CloudWatchMetricsSink:
+    def __init__(self, client: Any, namespace: str):
+        self._client = client
+        self._namespace = namespace
+
+    def emit(self, buckets: Mapping[MetricKey, Totals]) -> None:
+        datums = metric_datums(buckets)
+        for start in range(0, len(datums), MAX_DATUMS):
+            self._client.put_metric_data(Namespace=self._namespace, MetricData=datums[start : start + MAX_DATUMS])
