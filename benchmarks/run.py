@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 
 from benchmarks.aggregator import measure_aggregator, render_aggregator
+from benchmarks.cold_start import measure_cold_start, render_cold_start
 from benchmarks.gateway import measure_gateway, render_gateway
 from benchmarks.inprocess import in_process_stack
 from benchmarks.local_stack import measure_local, render_local
@@ -22,10 +23,11 @@ class Sizes:
     aggregator_repeats: int
     http_requests: int
     propagation_samples: int
+    cold_start_samples: int
 
 
-FULL = Sizes(gateway_requests=200, aggregator_repeats=3, http_requests=50, propagation_samples=5)
-QUICK = Sizes(gateway_requests=30, aggregator_repeats=1, http_requests=10, propagation_samples=3)
+FULL = Sizes(gateway_requests=200, aggregator_repeats=3, http_requests=50, propagation_samples=5, cold_start_samples=7)
+QUICK = Sizes(gateway_requests=30, aggregator_repeats=1, http_requests=10, propagation_samples=3, cold_start_samples=3)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = QUICK if parser.parse_args(argv).quick else FULL
     started = time.monotonic()
     print(f"# Tollgate benchmarks{' (quick)' if sizes is QUICK else ''} — {machine()}", flush=True)
+    print(render_cold_start(measure_cold_start(sizes.cold_start_samples), sizes.cold_start_samples), flush=True)
     with in_process_stack() as stack:
         print(render_gateway(measure_gateway(stack, sizes.gateway_requests)), flush=True)
         print(render_aggregator(measure_aggregator(stack, sizes.aggregator_repeats)), flush=True)
