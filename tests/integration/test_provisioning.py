@@ -130,8 +130,8 @@ def profiles_on_dashboard(body: dict[str, Any]) -> dict[str, set[str]]:
 
 
 def alarms_on_dashboard(body: dict[str, Any]) -> set[str]:
-    (widget,) = [w for w in body["widgets"] if w["type"] == "alarm"]
-    return {arn.rsplit(":", 1)[1] for arn in widget["properties"]["alarms"]}
+    widgets = [w for w in body["widgets"] if w["type"] == "alarm"]  # 100 alarms at most each
+    return {arn.rsplit(":", 1)[1] for widget in widgets for arn in widget["properties"]["alarms"]}
 
 
 def snapshot(stack: Stack, key: str = "config/current.json") -> dict[str, Any]:
@@ -424,6 +424,7 @@ def test_every_bedrock_call_the_provisioner_makes_is_one_its_role_allows(stack: 
     with the new profile's tags as its resource tags.
     """
     calls: list[tuple[str, dict[str, Any], dict[str, str]]] = []
+
     def record(params: dict[str, Any], model: Any, **_: Any) -> None:
         current = {p["arn"]: dict(p["tags"]) for p in stack.standin.profiles()}
         arn = params.get("resourceARN") or params.get("inferenceProfileIdentifier") or ""
