@@ -61,6 +61,14 @@ deploy: install ## check config.json/models.json, sam build, sam deploy --guided
 	PATH=$(CURDIR)/$(BIN):$$PATH PYENV_VERSION=$(PYENV_313) SAM_CLI_TELEMETRY=0 $(BIN)/sam build
 	PATH=$(CURDIR)/$(BIN):$$PATH SAM_CLI_TELEMETRY=0 $(BIN)/sam deploy --guided
 
+# `make delete STACK=name REGION=region` (defaults: samconfig.toml's stack name; AWS_REGION or the profile's)
+STACK ?= tollgate
+REGION ?=
+
+.PHONY: delete
+delete: install ## sam delete the stack, then list what is kept on purpose (data tables, bucket, config layers) and how to remove it
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m tollgate_cli.teardown --stack $(STACK) $(if $(REGION),--region $(REGION))
+
 .PHONY: load
 load: install ## send a workload to the running local stack and print the report
 	$(BIN)/tollgate load --local

@@ -56,10 +56,9 @@ def references(value: Any) -> set[str]:
             elif key == "Fn::GetAtt":
                 found.add(inner[0] if isinstance(inner, list) else str(inner).split(".")[0])
             elif key == "Fn::Sub":
-                text = inner if isinstance(inner, str) else inner[0]
-                found |= {name.split(".")[0] for name in _SUB_NAME.findall(text)}
-                if not isinstance(inner, str):
-                    found |= references(inner[1])
+                text, variables = (inner, {}) if isinstance(inner, str) else (inner[0], inner[1])
+                found |= {name.split(".")[0] for name in _SUB_NAME.findall(text) if name not in variables}
+                found |= references(variables)
             else:
                 found |= references(inner)
     elif isinstance(value, list):

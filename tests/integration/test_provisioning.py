@@ -18,6 +18,9 @@ from typing import Any
 
 import boto3
 import pytest
+from tollgate.adapters import aws_client
+from tollgate.adapters.bedrock import BedrockProfiles
+from tollgate.adapters.dynamodb import DynamoProfileRegistry
 from tollgate.config import ConfigBundle
 from tollgate.money import usd
 from tollgate.provisioning import Provisioner, ProvisioningError, config_digest
@@ -25,6 +28,8 @@ from tollgate.settings import ProvisionerSettings
 from tollgate.wiring import provisioner
 from tollgate_local.apigw import authorized_event
 
+from tests.cfn import deployed_template
+from tests.iam import allowed, role_statements, tag_context
 from tests.integration.conftest import ACCOUNT, REGION, STACK, Stack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -125,8 +130,8 @@ def profiles_on_dashboard(body: dict[str, Any]) -> dict[str, set[str]]:
 
 
 def alarms_on_dashboard(body: dict[str, Any]) -> set[str]:
-    (widget,) = [w for w in body["widgets"] if w["type"] == "alarm"]
-    return {arn.rsplit(":", 1)[1] for arn in widget["properties"]["alarms"]}
+    widgets = [w for w in body["widgets"] if w["type"] == "alarm"]  # 100 alarms at most each
+    return {arn.rsplit(":", 1)[1] for widget in widgets for arn in widget["properties"]["alarms"]}
 
 
 def snapshot(stack: Stack, key: str = "config/current.json") -> dict[str, Any]:
@@ -408,3 +413,72 @@ def test_teardown_deletes_everything_this_stack_owns_and_can_be_repeated(
     again = prov.teardown(stack.targets)
     assert again.deleted == []
     assert set(alarms(cw)) == {"BedrockTokenCostAlarm-neighbour"}
+
+
+def test_every_bedrock_call_the_provisioner_makes_is_one_its_role_allows(stack: Stack) -> None:
+    """The provisioner's code and its IAM policy (template.yaml) agree, call by call.
+
+    Every control-plane request is recorded as sent, with the profile's tags at that moment
+    (its aws:ResourceTag), and evaluated against the provisioner role of the transformed
+    template (tests/iam.py). Tags given to CreateInferenceProfile count as TagResource too,
+    with the new profile's tags as its resource tags.
+    """
+    calls: list[tuple[str, dict[str, Any], dict[str, str]]] = []
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        current = {p["arn"]: dict(p["tags"]) for p in stack.standin.profiles()}
+        arn = params.get("resourceARN") or params.get("inferenceProfileIdentifier") or ""
+        calls.append((model.name, dict(params), current.get(arn, {})))
+
+    bedrock = aws_client("bedrock", REGION)
+    bedrock.meta.events.register("provide-client-params.bedrock", record)
+    settings = ProvisionerSettings.from_env()
+    recorded = Provisioner(
+        profiles=BedrockProfiles(bedrock),
+        cloudwatch=aws_client("cloudwatch", REGION),
+        sns=aws_client("sns", REGION),
+        registry=DynamoProfileRegistry(aws_client("dynamodb", REGION), settings.tenant_table),
+        s3=aws_client("s3", REGION),
+    )
+
+    def change_everything(config: dict[str, Any]) -> None:
+        config["profiles"]["acme-bots"] = copy.deepcopy(NEW_PROFILE)  # created
+        config["profiles"]["acme-chat"]["tags"] = {"Application": "Chat"}  # Environment untagged
+        config["profiles"]["initech-coder"]["tags"]["Environment"] = "prod"  # retagged
+        config["profiles"]["acme-search"]["model"] = "amazon.nova-pro-v1:0"  # replaced
+        del config["profiles"]["globex-summarizer"]  # deleted
+
+    report = recorded.reconcile(edited(change_everything), stack.targets)
+    recorded.teardown(stack.targets)
+
+    assert report.created
+    assert report.updated
+    assert report.deleted
+    policy = role_statements(deployed_template(), "ProvisionerFunction")
+    new_profile = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:application-inference-profile/new"
+    checked = set()
+    for operation, params, resource_tags in calls:
+        if operation == "CreateInferenceProfile":
+            tags = {t["key"]: t["value"] for t in params["tags"]}
+            context = tag_context(tags, tags)
+            requests = [
+                ("CreateInferenceProfile", new_profile, context),
+                ("CreateInferenceProfile", params["modelSource"]["copyFrom"], context),
+                ("TagResource", new_profile, context),
+            ]
+        elif operation == "TagResource":
+            tags = {t["key"]: t["value"] for t in params["tags"]}
+            requests = [(operation, params["resourceARN"], tag_context(tags, resource_tags))]
+        elif operation == "UntagResource":
+            context = {**tag_context({}, resource_tags), "aws:TagKeys": params["tagKeys"]}
+            requests = [(operation, params["resourceARN"], context)]
+        elif operation == "DeleteInferenceProfile":
+            requests = [(operation, params["inferenceProfileIdentifier"], tag_context({}, resource_tags))]
+        elif operation == "ListTagsForResource":
+            requests = [(operation, params["resourceARN"], {})]
+        else:
+            requests = [(operation, "*", {})]
+        for action, resource, context in requests:
+            assert allowed(policy, f"bedrock:{action}", resource, context), (action, resource, context)
+        checked.add(operation)
+    assert {"CreateInferenceProfile", "TagResource", "UntagResource", "DeleteInferenceProfile"} <= checked

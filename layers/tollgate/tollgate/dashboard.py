@@ -6,6 +6,8 @@ metric the aggregator emits, which a test checks, and the local dashboard can dr
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
 from tollgate.alarms import alarm_arn, alarm_specs
@@ -13,6 +15,28 @@ from tollgate.config import ConfigBundle
 from tollgate.telemetry import DIM_PROFILE, DIM_TENANT, MetricName
 
 WIDTH = 24
+HALF = WIDTH // 2
+GRAPH_HEIGHT = 6
+
+# CloudWatch's limits on a dashboard, none of which can be raised:
+#: widgets per dashboard ("Dashboard Body Structure and Syntax", Overall Structure);
+MAX_WIDGETS = 500
+#: metrics per widget and per dashboard (CloudWatch service quotas, "Dashboards");
+MAX_METRICS_PER_WIDGET = 500
+MAX_METRICS_PER_DASHBOARD = 2500
+#: alarms in one alarm status widget ("Dashboard Body Structure and Syntax": 1-100 ARNs);
+MAX_ALARMS_PER_WIDGET = 100
+#: a widget's height in grid units (same page: 1-1000).
+MAX_WIDGET_HEIGHT = 1000
+#: Lines per graph, chosen well under MAX_METRICS_PER_WIDGET so that a graph stays readable:
+#: more profiles (or tenants) than this make several graphs of the same metric.
+LINES_PER_GRAPH = 100
+#: Alarms per row of an alarm status widget at full width (the height grows with the rows).
+ALARMS_PER_ROW = 9
+
+
+class DashboardLimitError(ValueError):
+    """config.json asks for a dashboard CloudWatch would refuse; the message says what to change."""
 
 
 def _tenant_metric(namespace: str, metric: MetricName, tenant: str, label: str) -> list[Any]:
@@ -31,18 +55,13 @@ def _metric_widget(
     region: str,
     view: str = "timeSeries",
     stacked: bool = False,
-    y: int,
-    x: int = 0,
-    width: int = 12,
-    height: int = 6,
     **extra: Any,
 ) -> dict[str, Any]:
+    """A graph, placed later by ``_layout``."""
     return {
         "type": "metric",
-        "x": x,
-        "y": y,
-        "width": width,
-        "height": height,
+        "width": HALF,
+        "height": GRAPH_HEIGHT,
         "properties": {
             "title": title,
             "view": view,
@@ -56,94 +75,159 @@ def _metric_widget(
     }
 
 
+def _graphs(
+    title: str,
+    groups: Sequence[Sequence[list[Any]]],
+    annotations: Sequence[dict[str, Any]] | None = None,
+    **options: Any,
+) -> list[dict[str, Any]]:
+    """One graph of ``groups`` (the lines of a tenant or profile, kept together), or several.
+
+    Each graph holds at most LINES_PER_GRAPH lines; ``annotations`` (one per group, or none)
+    go with their group's graph.
+    """
+    chunks: list[list[int]] = [[]]
+    lines = 0
+    for index, group in enumerate(groups):
+        if chunks[-1] and lines + len(group) > LINES_PER_GRAPH:
+            chunks.append([])
+            lines = 0
+        chunks[-1].append(index)
+        lines += len(group)
+    widgets = []
+    for number, chunk in enumerate(chunks, 1):
+        extra = dict(options)
+        if annotations is not None:
+            extra["annotations"] = {"horizontal": [annotations[i] for i in chunk]}
+        suffix = f" ({number} of {len(chunks)})" if len(chunks) > 1 else ""
+        widgets.append(_metric_widget(title + suffix, [line for i in chunk for line in groups[i]], **extra))
+    return widgets
+
+
+def _alarm_widgets(arns: Sequence[str]) -> list[dict[str, Any]]:
+    """Alarm status widgets of at most MAX_ALARMS_PER_WIDGET alarms each, full width."""
+    count = max(1, math.ceil(len(arns) / MAX_ALARMS_PER_WIDGET))
+    widgets = []
+    for number in range(count):
+        chunk = list(arns[number * MAX_ALARMS_PER_WIDGET : (number + 1) * MAX_ALARMS_PER_WIDGET])
+        suffix = f" ({number + 1} of {count})" if count > 1 else ""
+        widgets.append(
+            {
+                "type": "alarm",
+                "width": WIDTH,
+                "height": 2 + math.ceil(len(chunk) / ALARMS_PER_ROW),
+                "properties": {
+                    "title": f"Alarms (thresholds from config.json){suffix}",
+                    "alarms": chunk,
+                    "sortBy": "stateUpdatedTimestamp",
+                },
+            }
+        )
+    return widgets
+
+
+def _layout(widgets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Place widgets left to right, top to bottom: half-width graphs two to a row."""
+    x = y = row_height = 0
+    for widget in widgets:
+        if x + widget["width"] > WIDTH:
+            x, y, row_height = 0, y + row_height, 0
+        widget["x"], widget["y"] = x, y
+        x += widget["width"]
+        row_height = max(row_height, widget["height"])
+    return widgets
+
+
+def check_limits(body: dict[str, Any], profiles: int, tenants: int) -> None:
+    """Raise DashboardLimitError if CloudWatch would refuse ``body`` (see the limits above)."""
+    widgets = body["widgets"]
+    metrics = [len(w["properties"].get("metrics", [])) for w in widgets]
+    problems = []
+    if len(widgets) > MAX_WIDGETS:
+        problems.append(f"{len(widgets)} widgets (CloudWatch allows {MAX_WIDGETS})")
+    if sum(metrics) > MAX_METRICS_PER_DASHBOARD:
+        problems.append(f"{sum(metrics)} metrics (CloudWatch allows {MAX_METRICS_PER_DASHBOARD} per dashboard)")
+    if max(metrics, default=0) > MAX_METRICS_PER_WIDGET:
+        problems.append(f"a graph of {max(metrics)} metrics (CloudWatch allows {MAX_METRICS_PER_WIDGET})")
+    alarms = [len(w["properties"]["alarms"]) for w in widgets if w["type"] == "alarm"]
+    if max(alarms, default=0) > MAX_ALARMS_PER_WIDGET:
+        problems.append(f"an alarm widget of {max(alarms)} alarms (CloudWatch allows {MAX_ALARMS_PER_WIDGET})")
+    if max((w["height"] for w in widgets), default=0) > MAX_WIDGET_HEIGHT:
+        problems.append(f"a widget {max(w['height'] for w in widgets)} units high (at most {MAX_WIDGET_HEIGHT})")
+    if problems:
+        raise DashboardLimitError(
+            f"config.json: {profiles} profiles over {tenants} tenants make a dashboard of {', '.join(problems)}; "
+            "the dashboard shows 3 metrics per profile and 6 per tenant: split the profiles over more stacks"
+        )
+
+
 def dashboard_body(bundle: ConfigBundle, *, namespace: str, region: str, account_id: str, stack: str) -> dict[str, Any]:
     tenants = sorted(bundle.config.tenants)
     profiles = bundle.profiles()
-    header = (
+    header_text = (
         f"# Tollgate: Bedrock cost per tenant ({stack})\n"
         "Costs are on-demand list prices from models.json, charged per request by the gateway. "
         "Metrics are stamped with the time of the request. Exact totals for chargeback: "
         "`tollgate report` (reads the trend tables)."
     )
+    header = {"type": "text", "width": WIDTH, "height": 2, "properties": {"markdown": header_text}}
+    per_tenant_cost = [[_tenant_metric(namespace, MetricName.COST_USD, t, t)] for t in tenants]
+
+    def per_profile(metric: MetricName) -> list[list[list[Any]]]:
+        return [[_profile_metric(namespace, metric, p.tenant_id, p.name)] for p in profiles]
+
     widgets: list[dict[str, Any]] = [
-        {"type": "text", "x": 0, "y": 0, "width": WIDTH, "height": 2, "properties": {"markdown": header}},
-        _metric_widget(
-            "Cost per tenant (USD per 5 minutes)",
-            [_tenant_metric(namespace, MetricName.COST_USD, t, t) for t in tenants],
-            period=300,
-            region=region,
-            y=2,
-        ),
-        _metric_widget(
+        header,
+        *_graphs("Cost per tenant (USD per 5 minutes)", per_tenant_cost, period=300, region=region),
+        *_graphs(
             "Top spenders (USD over the selected time range)",
-            [_tenant_metric(namespace, MetricName.COST_USD, t, t) for t in tenants],
+            per_tenant_cost,
             period=300,
             region=region,
             view="bar",
-            y=2,
-            x=12,
             setPeriodToTimeRange=True,
         ),
-        _metric_widget(
+        *_graphs(
             "Cost per profile (USD per 5 minutes)",
-            [_profile_metric(namespace, MetricName.COST_USD, p.tenant_id, p.name) for p in profiles],
+            per_profile(MetricName.COST_USD),
+            [{"label": f"{p.name} alarm", "value": float(p.cost_threshold)} for p in profiles],
             period=300,
             region=region,
-            y=8,
-            annotations={
-                "horizontal": [{"label": f"{p.name} alarm", "value": float(p.cost_threshold)} for p in profiles]
-            },
         ),
-        _metric_widget(
+        *_graphs(
             "Tokens per minute by profile",
-            [_profile_metric(namespace, MetricName.TOTAL_TOKENS, p.tenant_id, p.name) for p in profiles],
+            per_profile(MetricName.TOTAL_TOKENS),
+            [{"label": f"{p.name} alarm", "value": p.tokens_per_min_threshold} for p in profiles],
             period=60,
             region=region,
-            y=8,
-            x=12,
-            annotations={
-                "horizontal": [{"label": f"{p.name} alarm", "value": p.tokens_per_min_threshold} for p in profiles]
-            },
         ),
-        _metric_widget(
+        *_graphs(
             "Requests per minute by profile",
-            [_profile_metric(namespace, MetricName.REQUESTS, p.tenant_id, p.name) for p in profiles],
+            per_profile(MetricName.REQUESTS),
+            [{"label": f"{p.name} alarm", "value": p.requests_per_min_threshold} for p in profiles],
             period=60,
             region=region,
-            y=14,
-            annotations={
-                "horizontal": [{"label": f"{p.name} alarm", "value": p.requests_per_min_threshold} for p in profiles]
-            },
         ),
-        _metric_widget(
+        *_graphs(
             "Tokens by kind per tenant (per 5 minutes)",
             [
-                _tenant_metric(namespace, metric, t, f"{t} {label}")
+                [
+                    _tenant_metric(namespace, metric, t, f"{t} {label}")
+                    for metric, label in (
+                        (MetricName.INPUT_TOKENS, "input"),
+                        (MetricName.OUTPUT_TOKENS, "output"),
+                        (MetricName.CACHE_READ_TOKENS, "cache read"),
+                        (MetricName.CACHE_WRITE_TOKENS, "cache write"),
+                    )
+                ]
                 for t in tenants
-                for metric, label in (
-                    (MetricName.INPUT_TOKENS, "input"),
-                    (MetricName.OUTPUT_TOKENS, "output"),
-                    (MetricName.CACHE_READ_TOKENS, "cache read"),
-                    (MetricName.CACHE_WRITE_TOKENS, "cache write"),
-                )
             ],
             period=300,
             region=region,
-            y=14,
-            x=12,
             stacked=True,
         ),
-        {
-            "type": "alarm",
-            "x": 0,
-            "y": 20,
-            "width": WIDTH,
-            "height": 2 + (len(profiles) + 2) // 3,
-            "properties": {
-                "title": "Alarms (thresholds from config.json)",
-                "alarms": [alarm_arn(region, account_id, spec.name) for spec in alarm_specs(bundle, namespace)],
-                "sortBy": "stateUpdatedTimestamp",
-            },
-        },
+        *_alarm_widgets([alarm_arn(region, account_id, spec.name) for spec in alarm_specs(bundle, namespace)]),
     ]
-    return {"start": "-PT3H", "periodOverride": "inherit", "widgets": widgets}
+    body = {"start": "-PT3H", "periodOverride": "inherit", "widgets": _layout(widgets)}
+    check_limits(body, len(profiles), len(tenants))
+    return body

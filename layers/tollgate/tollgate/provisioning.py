@@ -28,6 +28,8 @@ from tollgate.dashboard import dashboard_body
 logger = Logger(service="tollgate", child=True)
 
 MAX_PROFILE_NAME = 64
+#: DescribeAlarms and DeleteAlarms take at most 100 alarm names a call.
+MAX_ALARM_NAMES_PER_CALL = 100
 #: Geography prefix of Bedrock's system-defined cross-region inference profiles, by region prefix.
 _GEOGRAPHIES = {"us-gov": "us-gov", "us": "us", "ca": "ca", "eu": "eu", "ap": "apac"}
 
@@ -121,15 +123,7 @@ class Provisioner:
 
     def reconcile(self, bundle: ConfigBundle, targets: Targets) -> Report:
         report = Report()
-        specs = alarm_specs(bundle, targets.namespace)
-        existing_alarms = self._check_alarm_ownership(specs, targets)
-        wanted = {p.name: p for p in bundle.profiles()}
-        owned = {p.profile: p for p in self._profiles.owned(targets.stack_tag)}
-
-        for profile in wanted.values():
-            self._ensure_profile(profile, owned.get(profile.name), targets, report)
-        for spec in specs:
-            self._ensure_alarm(spec, existing_alarms.get(spec.name), targets, report)
+        # Everything that can refuse the config does so before anything changes.
         body = dashboard_body(
             bundle,
             namespace=targets.namespace,
@@ -137,6 +131,17 @@ class Provisioner:
             account_id=targets.account_id,
             stack=targets.stack,
         )
+        specs = alarm_specs(bundle, targets.namespace)
+        owners: dict[str, str | None] = {}  # alarm ARN -> its stack tag, looked up at most once a run
+        existing_alarms = self._check_alarm_ownership(specs, targets, owners)
+        wanted = {p.name: p for p in bundle.profiles()}
+        owned = {p.profile: p for p in self._profiles.owned(targets.stack_tag)}
+        directory = self._registry.entries()
+
+        for profile in wanted.values():
+            self._ensure_profile(profile, owned.get(profile.name), directory.get(profile.name), targets, report)
+        for spec in specs:
+            self._ensure_alarm(spec, existing_alarms.get(spec.name), targets, report)
         self._ensure_dashboard(json.dumps(body, sort_keys=True), targets, report)
         self._ensure_admin_email(bundle.config.admin_email, targets, report)
 
@@ -146,12 +151,13 @@ class Provisioner:
                 self._profiles.delete(existing.arn)
                 self._registry.delete(name)
                 report.deleted.append(f"inference profile {existing.name}")
-        stale_alarms = sorted(set(self._owned_alarm_names(targets)) - {s.name for s in specs})
+        wanted_alarms = {s.name for s in specs}
+        stale_alarms = self._owned_alarm_names(targets, owners, skip=wanted_alarms)
         if stale_alarms:
-            for batch in _batches(stale_alarms, 100):
+            for batch in _batches(stale_alarms, MAX_ALARM_NAMES_PER_CALL):
                 self._cloudwatch.delete_alarms(AlarmNames=batch)
             report.deleted.extend(f"alarm {n}" for n in stale_alarms)
-        for name in set(self._registry.entries()) - set(wanted):
+        for name in set(directory) - set(wanted) - set(owned):
             self._registry.delete(name)
 
         digest = config_digest(bundle)
@@ -186,8 +192,8 @@ class Provisioner:
             report.deleted.append(f"inference profile {existing.name}")
         for name in self._registry.entries():
             self._registry.delete(name)
-        alarms = self._owned_alarm_names(targets)
-        for batch in _batches(alarms, 100):
+        alarms = self._owned_alarm_names(targets, {})
+        for batch in _batches(alarms, MAX_ALARM_NAMES_PER_CALL):
             self._cloudwatch.delete_alarms(AlarmNames=batch)
         report.deleted.extend(f"alarm {n}" for n in alarms)
         try:
@@ -202,7 +208,12 @@ class Provisioner:
     # -- inference profiles --------------------------------------------------------------
 
     def _ensure_profile(
-        self, profile: ResolvedProfile, existing: OwnedProfile | None, targets: Targets, report: Report
+        self,
+        profile: ResolvedProfile,
+        existing: OwnedProfile | None,
+        listed: ProfileEntry | None,
+        targets: Targets,
+        report: Report,
     ) -> None:
         source = model_source_arn(profile.model_id, profile.scope, targets.region, targets.account_id)
         tags = {
@@ -229,9 +240,9 @@ class Provisioner:
                 report.updated.append(f"inference profile {name} tags")
             else:
                 report.unchanged.append(f"inference profile {name}")
-        self._registry.put(
-            ProfileEntry(profile.name, arn, profile.tenant_id, profile.model_id, profile.scope, source), self._clock()
-        )
+        entry = ProfileEntry(profile.name, arn, profile.tenant_id, profile.model_id, profile.scope, source)
+        if entry != listed:  # the gateways' directory already says this: nothing to write
+            self._registry.put(entry, self._clock())
 
     # -- alarms ----------------------------------------------------------------------------
 
@@ -239,27 +250,44 @@ class Provisioner:
         for page in self._cloudwatch.get_paginator("describe_alarms").paginate(AlarmTypes=["MetricAlarm"], **kwargs):
             yield from page.get("MetricAlarms", [])
 
-    def _owner(self, alarm_arn: str) -> str | None:
-        tags = self._cloudwatch.list_tags_for_resource(ResourceARN=alarm_arn).get("Tags", [])
-        return next((t["Value"] for t in tags if t["Key"] == STACK_TAG), None)
+    def _owner(self, alarm_arn: str, owners: dict[str, str | None]) -> str | None:
+        """The stack an alarm belongs to (its tag); ``owners`` keeps what this run looked up."""
+        if alarm_arn not in owners:
+            tags = self._cloudwatch.list_tags_for_resource(ResourceARN=alarm_arn).get("Tags", [])
+            owners[alarm_arn] = next((t["Value"] for t in tags if t["Key"] == STACK_TAG), None)
+        return owners[alarm_arn]
 
-    def _owned_alarm_names(self, targets: Targets) -> list[str]:
+    def _owned_alarm_names(
+        self, targets: Targets, owners: dict[str, str | None], skip: frozenset[str] | set[str] = frozenset()
+    ) -> list[str]:
+        """This stack's alarms with one of Tollgate's names, but those in ``skip`` (whose tags are not read)."""
         names = []
         for name_format in ALARM_NAME_FORMATS:
             for alarm in self._alarms(AlarmNamePrefix=name_format.format(profile="")):
-                if self._owner(alarm["AlarmArn"]) == targets.stack:
+                if alarm["AlarmName"] in skip:
+                    continue
+                if self._owner(alarm["AlarmArn"], owners) == targets.stack:
                     names.append(alarm["AlarmName"])
         return sorted(names)
 
-    def _check_alarm_ownership(self, specs: list[AlarmSpec], targets: Targets) -> dict[str, dict[str, Any]]:
+    def _check_alarm_ownership(
+        self, specs: list[AlarmSpec], targets: Targets, owners: dict[str, str | None]
+    ) -> dict[str, dict[str, Any]]:
         """Alarm names are per account and region: never take over another stack's alarm.
 
-        Returns the alarms of ``specs`` that exist already (all of them this stack's own).
+        Returns the alarms of ``specs`` that exist already. One that is already exactly what this
+        stack would put (its actions notify this stack's topic) is left alone, so its tags need
+        not be read; any other is this stack's own, or the deploy stops here.
         """
+        by_name = {s.name: s for s in specs}
         existing: dict[str, dict[str, Any]] = {}
-        for batch in _batches([s.name for s in specs], 100):
+        for batch in _batches(list(by_name), MAX_ALARM_NAMES_PER_CALL):
             for alarm in self._alarms(AlarmNames=batch):
-                owner = self._owner(alarm["AlarmArn"])
+                args = by_name[alarm["AlarmName"]].put_metric_alarm_args(targets.topic_arn, targets.stack)
+                if _alarm_matches(alarm, args):
+                    existing[alarm["AlarmName"]] = alarm
+                    continue
+                owner = self._owner(alarm["AlarmArn"], owners)
                 if owner != targets.stack:
                     raise ProvisioningError(
                         f"alarm {alarm['AlarmName']} already exists and belongs to "

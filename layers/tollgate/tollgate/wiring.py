@@ -6,6 +6,8 @@ handlers, so it goes through here too, with only the endpoints differing.
 
 from __future__ import annotations
 
+from typing import Any
+
 from tollgate.adapters import aws_client
 from tollgate.adapters.bedrock import BedrockModelClient, BedrockProfiles
 from tollgate.adapters.dynamodb import (
@@ -57,10 +59,21 @@ def aggregator_service() -> AggregatorService:
     )
 
 
+#: The provisioner's control-plane calls outrun their quotas on a large config (PutMetricAlarm
+#: and DeleteAlarms: 3 per second per region): adaptive retries slow the client down to the rate
+#: AWS accepts, instead of failing the deploy after three throttled attempts.
+CONTROL_PLANE_ATTEMPTS = 12
+
+
+def control_plane_client(service: str, region: str) -> Any:
+    """A client for the provisioner's CloudWatch and Bedrock control-plane calls."""
+    return aws_client(service, region, max_attempts=CONTROL_PLANE_ATTEMPTS, retry_mode="adaptive")
+
+
 def provisioner(settings: ProvisionerSettings) -> Provisioner:
     return Provisioner(
-        profiles=BedrockProfiles(aws_client("bedrock", settings.region)),
-        cloudwatch=aws_client("cloudwatch", settings.region),
+        profiles=BedrockProfiles(control_plane_client("bedrock", settings.region)),
+        cloudwatch=control_plane_client("cloudwatch", settings.region),
         sns=aws_client("sns", settings.region),
         registry=DynamoProfileRegistry(aws_client("dynamodb", settings.region), settings.tenant_table),
         s3=aws_client("s3", settings.region),

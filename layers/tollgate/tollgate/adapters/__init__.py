@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 from botocore.config import Config
@@ -10,17 +10,25 @@ from botocore.config import Config
 USER_AGENT = "tollgate/0.1"
 
 
-def aws_client(service: str, region: str, *, max_attempts: int = 3, read_timeout: int = 10) -> Any:
+def aws_client(
+    service: str,
+    region: str,
+    *,
+    max_attempts: int = 3,
+    read_timeout: int = 10,
+    retry_mode: Literal["standard", "adaptive"] = "standard",
+) -> Any:
     """A boto3 client with explicit retries and timeouts.
 
     Endpoints follow the standard ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>`` variables,
-    which is how the same code talks to the local emulator.
+    which is how the same code talks to the local emulator. ``retry_mode="adaptive"`` adds
+    botocore's client-side rate limiting, which slows down to what a throttled API allows.
     """
     return boto3.session.Session().client(
         service,  # type: ignore[call-overload]
         region_name=region,
         config=Config(
-            retries={"mode": "standard", "total_max_attempts": max_attempts},
+            retries={"mode": retry_mode, "total_max_attempts": max_attempts},
             connect_timeout=3,
             read_timeout=read_timeout,
             user_agent_extra=USER_AGENT,

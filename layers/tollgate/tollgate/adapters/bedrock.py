@@ -28,6 +28,7 @@ from botocore.exceptions import (
 )
 from botocore.model import Shape
 
+from tollgate.alarms import STACK_TAG
 from tollgate.errors import BadRequest, ServiceUnavailable, TollgateError, UpstreamError, from_bedrock
 
 # --------------------------------------------------------------------------- wire format
@@ -206,12 +207,19 @@ class BedrockProfiles:
                 raise
 
     def retag(self, arn: str, current: Mapping[str, str], desired: Mapping[str, str]) -> bool:
+        """Make the profile's tags ``desired`` (which names its stack); True when anything changed.
+
+        The stack tag is sent with every TagResource, changed or not: the provisioner's role may
+        tag a profile only when the request carries its own stack tag (aws:RequestTag, see
+        template.yaml), and it never removes that tag.
+        """
+        if STACK_TAG not in desired:
+            raise ValueError(f"the desired tags of {arn} must name its stack ({STACK_TAG})")
         stale = sorted(set(current) - set(desired))
         changed = {k: v for k, v in desired.items() if current.get(k) != v}
         if stale:
             self._client.untag_resource(resourceARN=arn, tagKeys=stale)
         if changed:
-            self._client.tag_resource(
-                resourceARN=arn, tags=[{"key": k, "value": v} for k, v in sorted(changed.items())]
-            )
+            sent = {**changed, STACK_TAG: desired[STACK_TAG]}
+            self._client.tag_resource(resourceARN=arn, tags=[{"key": k, "value": v} for k, v in sorted(sent.items())])
         return bool(stale or changed)

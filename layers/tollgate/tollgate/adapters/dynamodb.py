@@ -506,6 +506,8 @@ class DynamoKeyStore:
 # --------------------------------------------------------------------------- profile directory
 
 REGISTRY_PK = "REGISTRY"
+#: The provisioner's own bookkeeping (what it applied, the dashboard's digest, the admin email).
+STATE_PK = "STATE"
 PROFILE_PREFIX = "PROFILE#"
 
 
@@ -575,12 +577,12 @@ class DynamoProfileRegistry:
 
     def get_state(self, name: str) -> dict[str, Any] | None:
         found = self._client.get_item(
-            TableName=self._table, Key=to_ddb({"pk": "STATE", "sk": name}), ConsistentRead=True
+            TableName=self._table, Key=to_ddb({"pk": STATE_PK, "sk": name}), ConsistentRead=True
         )
         return from_ddb(found["Item"]) if "Item" in found else None
 
     def put_state(self, name: str, values: Mapping[str, Any]) -> None:
-        self._client.put_item(TableName=self._table, Item=to_ddb({"pk": "STATE", "sk": name, **values}))
+        self._client.put_item(TableName=self._table, Item=to_ddb({"pk": STATE_PK, "sk": name, **values}))
 
 
 class CachedProfileDirectory:
