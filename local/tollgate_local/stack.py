@@ -61,13 +61,6 @@ class LocalStackError(RuntimeError):
     """The local stack cannot start; the message says why and what to do."""
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _check_port(port: int) -> None:
     with socket.socket() as probe:
         try:
@@ -111,13 +104,12 @@ class LocalStack:
             _check_port(self.port)
         install_router()  # before any handler module makes its logger
         self._fresh_state_dir()
-        from moto.server import ThreadedMotoServer
+        from tollgate_local.moto_server import LocalMotoServer
 
-        moto_port = free_port()
-        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+        moto = LocalMotoServer("127.0.0.1", 0)
         moto.start()
         self._stops.append(moto.stop)
-        aws_url = f"http://127.0.0.1:{moto_port}"
+        aws_url = moto.url
         standin = BedrockStandIn(region=REGION, account_id=ACCOUNT_ID)
         standin_server: StandInServer = standin.serve("127.0.0.1", 0)
         self._stops.append(standin_server.stop)
