@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tollgate.config import ConfigBundle
@@ -31,3 +34,38 @@ def aws_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
 def bundle() -> ConfigBundle:
     """The repository's own config.json and models.json."""
     return ConfigBundle.load_dir(REPO_ROOT)
+
+
+SamLocalEnvironment = Callable[..., dict[str, str]]
+
+
+@pytest.fixture
+def sam_local_environment() -> SamLocalEnvironment:
+    return _sam_local_environment
+
+
+def _sam_local_environment(function: str, env_vars: dict[str, Any], *, region: str) -> dict[str, str]:
+    """The environment `sam local invoke <function> --env-vars <file> --region <region>` gives the function's
+    container: SAM CLI's own code for it (LocalLambdaRunner.get_invoke_config), run without Docker."""
+    from samcli.commands.local.lib.local_lambda import LocalLambdaRunner
+    from samcli.lib.providers.sam_function_provider import SamFunctionProvider
+    from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
+
+    with warnings.catch_warnings():  # SAM CLI's own use of deprecated jsonschema/samtranslator APIs
+        warnings.simplefilter("ignore", DeprecationWarning)
+        stacks, _ = SamLocalStackProvider.get_stacks(
+            str(REPO_ROOT / "template.yaml"), global_parameter_overrides={"AWS::Region": region}
+        )
+        provider = SamFunctionProvider(stacks)
+        runner = LocalLambdaRunner(
+            local_runtime=None,  # not needed to compute the environment
+            function_provider=provider,
+            cwd=str(REPO_ROOT),
+            real_path=str(REPO_ROOT),
+            aws_region=region,
+            env_vars_values=env_vars,
+        )
+        found = provider.get(function)
+        assert found is not None, f"{function} is not a function of template.yaml"
+        resolved: dict[str, str] = runner.get_invoke_config(found).env_vars.resolve()
+        return resolved

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from tollgate.adapters.cloudwatch import CloudWatchMetricsSink
 from tollgate.adapters.dynamodb import DynamoKeyStore, DynamoTrendStore, DynamoUsageStore, UsageStreamBatches
 from tollgate.config import ConfigBundle, ConfigError
-from tollgate.keys import issue_key
+from tollgate.keys import KEY_ID_PATTERN, KeyAlreadyRevokedError, TenantKey, hash_key, issue_key, key_id_of
 from tollgate.money import usd
 from tollgate.rollup import Granularity, period_of
 from tollgate.services.redrive import FailedBatch, NotAFailedBatchError, Redriver
@@ -65,7 +65,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 
 def _target(args: argparse.Namespace) -> Target:
-    return resolve(local=args.local, stack=args.stack, region=args.region)
+    return resolve(local=args.local, stack=args.stack, region=args.region, root=Path(args.dir))
 
 
 def _keys(target: Target) -> DynamoKeyStore:
@@ -87,7 +87,17 @@ def cmd_keys_issue(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_list(args: argparse.Namespace) -> int:
-    keys = _keys(_target(args)).list(args.tenant)
+    if args.tenant is not None:
+        tenants = ConfigBundle.load_dir(Path(args.dir)).config.tenants
+        if args.tenant not in tenants:
+            raise UsageError(f"tenant {args.tenant!r} is not in config.json (tenants: {', '.join(sorted(tenants))})")
+    target = _target(args)
+    keys = _keys(target).list(args.tenant)
+    if not keys:
+        whose = f"tenant {args.tenant} has" if args.tenant else "there are"
+        how = f"tollgate keys issue {args.tenant}" if args.tenant else "tollgate keys issue TENANT"
+        err.print(f"{whose} no keys on {target.name}; issue one with `{how}`", highlight=False)
+        return 0
     shown = tables.table("tenant keys", ("key id", "tenant", "status", "created", "label", "revoked"))
     for k in keys:
         revoked = k.revoked_at.isoformat(timespec="seconds") if k.revoked_at else ""
@@ -98,14 +108,44 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _key_to_revoke(given: str, keys: DynamoKeyStore, target: Target) -> str:
+    """The key id to revoke, from a key id or a whole key; a whole key (a secret) is never echoed."""
+    if key_id_of(given) is not None:
+        found: TenantKey | None = keys.find(hash_key(given))
+        if found is None:
+            raise UsageError(
+                f"the key given (key id {key_id_of(given)}) is not on {target.name}: it was never issued there, "
+                "or it is mistyped; `tollgate keys list` shows the key ids"
+            )
+        return found.key_id
+    if not KEY_ID_PATTERN.match(given):
+        raise UsageError(
+            "that is neither a key id (10 letters and digits, as `tollgate keys list` shows) nor a whole key "
+            "(tg_<key id>_<secret>); it is not shown here, in case it is a secret"
+        )
+    return given
+
+
 def cmd_keys_revoke(args: argparse.Namespace) -> int:
     target = _target(args)
-    revoked = _keys(target).revoke(args.key_id)
+    keys = _keys(target)
+    key_id = _key_to_revoke(args.key, keys, target)
+    try:
+        revoked = keys.revoke(key_id)
+    except KeyAlreadyRevokedError as already:
+        when = already.key.revoked_at.isoformat(timespec="seconds") if already.key.revoked_at else "an unknown time"
+        err.print(
+            f"[red]error:[/red] key {key_id} of tenant {already.key.tenant_id} was already revoked, at {when}; "
+            "nothing changed",
+            highlight=False,
+        )
+        return 1
     if revoked is None:
-        raise UsageError(f"no key {args.key_id} on {target.name}; `tollgate keys list` shows the key ids")
+        raise UsageError(f"no key {key_id} on {target.name}; `tollgate keys list` shows the key ids")
     err.print(
         f"revoked key {revoked.key_id} of tenant {revoked.tenant_id}. The API refuses it once the authorizer's "
-        "cached answer expires (AuthorizerCacheSeconds, 60 s by default)."
+        "cached answer expires (AuthorizerCacheSeconds, 60 s by default).",
+        highlight=False,
     )
     return 0
 
@@ -360,13 +400,26 @@ def cmd_redrive(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------ faults, local
 
 
+#: The stand-in's fault settings, by the flag that sets each.
+_FAULT_FLAGS = {"throttle_rate": "--throttle", "error_rate": "--errors", "latency_ms": "--latency"}
+
+
 def cmd_faults(args: argparse.Namespace) -> int:
-    target = _target(argparse.Namespace(local=True, stack=None, region=None))
+    from tollgate_local.bedrock import Faults  # local only: the stand-in's own rules for its settings
+
+    changes = {k: v for k, v in (("throttle_rate", args.throttle), ("error_rate", args.errors),
+                                 ("latency_ms", args.latency)) if v is not None}  # fmt: skip
+    try:
+        Faults().changed(changes)  # checked before sending, so that a typo is named by its flag
+    except ValueError as error:
+        message = str(error)
+        for key, flag in _FAULT_FLAGS.items():
+            message = message.replace(key, flag)
+        raise UsageError(message) from None
+    target = _target(argparse.Namespace(local=True, stack=None, region=None, dir=args.dir))
     url = target.extras.get("bedrock_endpoint_url")
     if not url:
         raise UsageError("the local stack did not record its Bedrock stand-in; restart `make local`")
-    changes = {k: v for k, v in (("throttle_rate", args.throttle), ("error_rate", args.errors),
-                                 ("latency_ms", args.latency)) if v is not None}  # fmt: skip
     if not str(url).startswith("http://127.0.0.1:"):
         raise UsageError(f"the stand-in's URL {url} is not on loopback; faults are a local-only control")
     request = urllib.request.Request(  # noqa: S310 - checked above: http on loopback
@@ -375,8 +428,20 @@ def cmd_faults(args: argparse.Namespace) -> int:
         method="POST" if changes else "GET",
         headers={"Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback stand-in only
-        print(json.dumps(json.loads(response.read()), indent=2))
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback stand-in only
+            print(json.dumps(json.loads(response.read()), indent=2))
+    except urllib.error.HTTPError as refused:  # the stand-in's own answer, not a guess about AWS
+        body = refused.read().decode("utf-8", "replace")
+        try:
+            message = json.loads(body)["message"]
+        except (ValueError, KeyError, TypeError):
+            message = body or refused.reason
+        raise UsageError(f"the Bedrock stand-in ({url}) refused: {message}") from None
+    except urllib.error.URLError as error:
+        raise TargetError(
+            f"the Bedrock stand-in at {url} does not answer ({error.reason}); is `make local` still running?"
+        ) from None
     return 0
 
 
@@ -394,8 +459,12 @@ def cmd_local(args: argparse.Namespace) -> int:
 def _target_options(parser: argparse.ArgumentParser) -> None:
     where = parser.add_argument_group("where")
     where.add_argument("--local", action="store_true", help="the stack started by `make local`")
-    where.add_argument("--stack", help="a deployed stack's name (default: tollgate)")
-    where.add_argument("--region", help="the deployed stack's region (default: AWS_REGION)")
+    where.add_argument("--stack", help="a deployed stack's name (default: samconfig.toml's stack_name, or tollgate)")
+    where.add_argument(
+        "--region",
+        help="the deployed stack's region (default: samconfig.toml's region, then AWS_REGION, AWS_DEFAULT_REGION, "
+        "the AWS profile's region)",
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -420,8 +489,8 @@ def parser() -> argparse.ArgumentParser:
     listing = keys.add_parser("list", help="list keys (never the keys themselves)")
     listing.add_argument("--tenant")
     listing.set_defaults(run=cmd_keys_list)
-    revoke = keys.add_parser("revoke", help="revoke a key by its key id")
-    revoke.add_argument("key_id")
+    revoke = keys.add_parser("revoke", help="revoke a key, by its key id or the whole key (never echoed)")
+    revoke.add_argument("key", metavar="KEY_ID_OR_KEY")
     revoke.set_defaults(run=cmd_keys_revoke)
     for sub in (issue, listing, revoke):
         _target_options(sub)
@@ -458,7 +527,8 @@ def parser() -> argparse.ArgumentParser:
     faults = commands.add_parser("faults", help="local only: show or set the Bedrock stand-in's injected faults")
     faults.add_argument("--throttle", type=float, help="share of calls throttled (0..1)")
     faults.add_argument("--errors", type=float, help="share of calls answered with a 500 (0..1)")
-    faults.add_argument("--latency", type=int, help="added latency in ms")
+    faults.add_argument("--latency", type=int, help="added latency in ms (0..60000)")
+    faults.add_argument("--local", action="store_true", help="accepted, and the default: faults are local-only")
     faults.set_defaults(run=cmd_faults)
 
     local = commands.add_parser("local", help="run the whole system on this machine (what `make local` runs)")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tollgate.config import ConfigBundle
+from tollgate.keys import KeyStatus, TenantKey, hash_key
 from tollgate.pricing import PriceBook, TokenCounts
 from tollgate.usage import UsageRecord
 
@@ -25,9 +26,12 @@ from tollgate_local.streams import insert_record
 from tollgate_local.template import REPO_ROOT
 
 EVENTS_DIR = REPO_ROOT / "events"
-#: A key that exists only in these samples; the tests register its hash for tenant "acme".
+#: A key that exists only in these samples (never in a deployed stack): `make local` and the
+#: tests register its hash for tenant "acme", so `sam local invoke` of these events is accepted.
 SAMPLE_KEY = "tg_acmesample_sample-key-for-events-only-00001"
 SAMPLE_KEY_ID = "acmesample"
+SAMPLE_TENANT = "acme"
+SAMPLE_KEY_LABEL = "events/ sample key (local only)"
 REGION = "us-east-1"
 STACK = "tollgate"
 AT = datetime(2026, 11, 26, 16, 30, 5, 123000, tzinfo=UTC)
@@ -39,7 +43,12 @@ _HEADERS = {
     "User-Agent": "Boto3/1.43 md/Botocore#1.43 ua/2.1 os/linux lang/python#3.13",
     "X-Forwarded-Proto": "https",
 }
-_ACME = {"principalId": "acme", "integrationLatency": 12, "tenant_id": "acme", "key_id": SAMPLE_KEY_ID}
+_ACME = {"principalId": "acme", "integrationLatency": 12, "tenant_id": SAMPLE_TENANT, "key_id": SAMPLE_KEY_ID}
+
+
+def sample_key_record(now: datetime) -> TenantKey:
+    """What a key store keeps of SAMPLE_KEY: its hash, for tenant acme, labelled as local only."""
+    return TenantKey(hash_key(SAMPLE_KEY), SAMPLE_KEY_ID, SAMPLE_TENANT, KeyStatus.ACTIVE, now, SAMPLE_KEY_LABEL)
 
 
 def _api(

@@ -6,10 +6,12 @@ Started in this order, stopped in reverse:
 2. the stack from template.yaml on moto (tollgate_local.cloudformation), and the functions'
    environment read back from moto's Lambda, as Lambda would set it;
 3. the per-profile resources by the same provisioning code the custom resource runs;
-4. the admin's mailbox (SNS -> .eml), a key per tenant, the stream poller (the template's
-   event source mapping), the alarm evaluator and the API with its dashboard page.
+4. the admin's mailbox (SNS -> .eml), a key per tenant (and the key of events/), the stream
+   poller (the template's event source mapping), the alarm evaluator and the API with its
+   dashboard page.
 
-Everything it starts is written to ``.tollgate/local.json`` (PRODUCT.md's format).
+Everything it starts is written to ``.tollgate/local.json`` (PRODUCT.md's format); the
+functions' variables for ``sam local invoke`` to ``.tollgate/sam-env*.json`` (tollgate_local.sam_local).
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ from tollgate_local.esm import MappingSettings, StreamMapping
 from tollgate_local.front import ApiServer, ApiSettings, LocalApi, html
 from tollgate_local.mailbox import Mailbox
 from tollgate_local.runtime import LocalFunction, LogSink, install_router
+from tollgate_local.sam_local import write_env_files
+from tollgate_local.sample_events import SAMPLE_TENANT, sample_key_record
 from tollgate_local.streams import StreamReader
 from tollgate_local.template import REPO_ROOT, load_template
 
@@ -59,13 +63,6 @@ ALARM_INTERVAL_SECONDS = float(os.environ.get("TOLLGATE_ALARM_INTERVAL", "5"))
 
 class LocalStackError(RuntimeError):
     """The local stack cannot start; the message says why and what to do."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _check_port(port: int) -> None:
@@ -111,13 +108,12 @@ class LocalStack:
             _check_port(self.port)
         install_router()  # before any handler module makes its logger
         self._fresh_state_dir()
-        from moto.server import ThreadedMotoServer
+        from tollgate_local.moto_server import LocalMotoServer
 
-        moto_port = free_port()
-        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+        moto = LocalMotoServer("127.0.0.1", 0)
         moto.start()
         self._stops.append(moto.stop)
-        aws_url = f"http://127.0.0.1:{moto_port}"
+        aws_url = moto.url
         standin = BedrockStandIn(region=REGION, account_id=ACCOUNT_ID)
         standin_server: StandInServer = standin.serve("127.0.0.1", 0)
         self._stops.append(standin_server.stop)
@@ -125,7 +121,10 @@ class LocalStack:
         clients = {name: aws_client(name, REGION) for name in ("s3", "cloudformation", "cloudwatch", "sns", "sqs",
                                                                  "dynamodb", "dynamodbstreams", "lambda")}  # fmt: skip
         deployed = deploy(clients, STACK_NAME, {}, region=REGION, account_id=ACCOUNT_ID)
-        self._function_environment(clients["lambda"], deployed)
+        variables = self._function_environment(clients["lambda"], deployed)
+        sam_env = write_env_files(self.state, variables, aws_url=aws_url, bedrock_url=standin_server.url)
+        for path in sam_env.values():  # their ports die with this run, as local.json's do
+            self._stops.append(lambda path=path: path.unlink(missing_ok=True))
         summary, dashboard_name = self._provision(bundle, deployed)
 
         mailbox = Mailbox(self.state / "outbox")
@@ -196,6 +195,9 @@ class LocalStack:
             "dashboard_url": f"{api_url}/_local/dashboard",
             "logs": str(_relative(self.state / "logs", self.root)),
             "provisioning": summary,
+            # `sam local invoke ... --env-vars <file>`: README "sam local invoke"
+            "sam_env_vars": {network: str(_relative(path, self.root)) for network, path in sam_env.items()},
+            "state_file": str(_relative(self.state / "local.json", self.root)),
         }
         state_file = self.state / "local.json"
         state_file.write_text(json.dumps(state, indent=2) + "\n")
@@ -231,26 +233,31 @@ class LocalStack:
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_BEARER_TOKEN_BEDROCK"):
             os.environ.pop(name, None)
 
-    def _function_environment(self, lambda_client: Any, deployed: Deployed) -> None:
+    def _function_environment(self, lambda_client: Any, deployed: Deployed) -> dict[str, dict[str, str]]:
         """Each function's variables as moto's Lambda holds them (Refs resolved), for the handlers.
 
         The functions share this process, so their variables must agree; the config layer's
         mount point /opt/tollgate-config is the repository's own config.json and models.json.
+        Returns them by function (logical id), as `sam local invoke` needs them.
         """
         merged: dict[str, tuple[str, str]] = {}
+        by_function: dict[str, dict[str, str]] = {}
         for logical, physical in deployed.physical.items():
             resource = deployed.split.for_moto["Resources"].get(logical, {})
             if resource.get("Type") != "AWS::Lambda::Function":
                 continue
             config = lambda_client.get_function_configuration(FunctionName=physical)
-            for key, value in config.get("Environment", {}).get("Variables", {}).items():
-                if key in merged and merged[key][1] != str(value):
+            own = {key: str(value) for key, value in config.get("Environment", {}).get("Variables", {}).items()}
+            by_function[logical] = own
+            for key, value in own.items():
+                if key in merged and merged[key][1] != value:
                     raise LocalStackError(
                         f"{logical} and {merged[key][0]} set {key} differently; local mode runs them in one process"
                     )
-                merged[key] = (logical, str(value))
+                merged[key] = (logical, value)
         os.environ.update({key: value for key, (_, value) in merged.items()})
         os.environ["TOLLGATE_CONFIG_DIR"] = str(self.root)
+        return by_function
 
     def _provision(self, bundle: ConfigBundle, deployed: Deployed) -> tuple[str, str]:
         """What the custom resource does on Create, with its properties from the template."""
@@ -262,12 +269,16 @@ class LocalStack:
 
     @staticmethod
     def _issue_keys(bundle: ConfigBundle, deployed: Deployed) -> dict[str, str]:
+        """A fresh key per tenant, and the key of events/ (local only), so that the sample events
+        work with `sam local invoke` against this stack."""
         keys = DynamoKeyStore(aws_client("dynamodb", REGION), deployed.physical["TenantTable"])
         issued = {}
         for tenant in sorted(bundle.config.tenants):
             key = issue_key(tenant, datetime.now(UTC), label="make local")
             keys.add(key.record)
             issued[tenant] = key.secret
+        if SAMPLE_TENANT in bundle.config.tenants:
+            keys.add(sample_key_record(datetime.now(UTC)))
         return issued
 
     def _stream_mapping(self, clients: dict[str, Any], deployed: Deployed, aggregator: LocalFunction) -> StreamMapping:
@@ -378,7 +389,8 @@ Tollgate is running locally (stack {state["stack_name"]}, region {state["region"
   AWS (moto)     {state["aws_endpoint_url"]}
   Bedrock        {state["bedrock_endpoint_url"]}   (faults: tollgate faults --throttle 0.2)
   logs           {state["logs"]}/
-  everything     .tollgate/local.json
+  sam local      {state["sam_env_vars"]["host network"]}    (sam local invoke --env-vars; README "sam local invoke")
+  everything     {state["state_file"]}
   provisioning   {state["provisioning"]}
 
   tenant keys:

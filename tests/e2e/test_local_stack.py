@@ -22,6 +22,7 @@ from tollgate.adapters.dynamodb import DynamoTrendStore
 from tollgate.rollup import Granularity, period_of
 from tollgate_cli.load import Caller, bearer_token, bedrock_client, run_load, wait_for_rollups
 from tollgate_cli.main import main
+from tollgate_local.functions import LocalLambdaContext, load_handler_module
 from tollgate_local.launch import local_stack_process
 
 pytestmark = pytest.mark.e2e
@@ -117,6 +118,71 @@ def test_tollgate_load_sends_each_tenants_calls_with_its_own_key(local: dict[str
     answered = [rid for tally in tallies.values() for rid in tally.request_ids]
     assert len(answered) == 12
     assert wait_for_rollups(trends, answered, timeout=30)[0] == 12
+
+
+# --------------------------------------------------------------------------- sam local invoke against make local
+
+
+def test_the_sam_env_files_hold_every_functions_variables_and_the_local_endpoints(local: dict[str, Any]) -> None:
+    logical_of = {physical: logical for logical, physical in local["resources"].items()}
+    in_moto = {
+        logical_of[f["FunctionName"]]: f.get("Environment", {}).get("Variables", {})
+        for f in aws(local, "lambda").list_functions()["Functions"]
+    }
+    assert {"AuthorizerFunction", "GatewayFunction", "AggregatorFunction", "ProvisionerFunction"} <= set(in_moto)
+    for file, host in (("sam-env.json", "127.0.0.1"), ("sam-env-docker-desktop.json", "host.docker.internal")):
+        aws_url = local["aws_endpoint_url"].replace("127.0.0.1", host)
+        bedrock_url = local["bedrock_endpoint_url"].replace("127.0.0.1", host)
+        endpoints = {"AWS_ENDPOINT_URL": aws_url, "AWS_ENDPOINT_URL_BEDROCK": bedrock_url,
+                     "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": bedrock_url}  # fmt: skip
+        written = json.loads((local["dir"] / file).read_text())
+        # as strings, as Lambda holds them (moto's Lambda keeps a template's number as a number)
+        expected = {
+            logical: {**{k: str(v) for k, v in variables.items()}, **endpoints}
+            for logical, variables in in_moto.items()
+        }
+        assert written == expected, file
+    assert local["sam_env_vars"]["host network"].endswith("sam-env.json")
+
+
+def sam_local_invoke(
+    local: dict[str, Any], function: str, event: str, monkeypatch: pytest.MonkeyPatch, sam_local_environment: Any
+) -> Any:
+    """`sam local invoke <function> -e events/<event> --env-vars <state>/sam-env.json --region <region>
+    --docker-network host`, but in this process (no Docker here): the environment SAM CLI computes
+    for the container, then the handler. /opt/tollgate-config (the config layer) is the repository's."""
+    env_vars = json.loads((local["dir"] / "sam-env.json").read_text())
+    for name, value in sam_local_environment(function, env_vars, region=local["region"]).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("TOLLGATE_CONFIG_DIR", str(ROOT))
+    handler = load_handler_module({"AuthorizerFunction": "authorizer", "GatewayFunction": "gateway"}[function])
+    return handler.lambda_handler(json.loads((ROOT / "events" / event).read_text()), LocalLambdaContext(function))
+
+
+def test_sam_local_invoke_authorizer_accepts_the_events_sample_key_against_make_local(
+    local: dict[str, Any], monkeypatch: pytest.MonkeyPatch, sam_local_environment: Any
+) -> None:
+    policy = sam_local_invoke(local, "AuthorizerFunction", "authorizer.json", monkeypatch, sam_local_environment)
+    assert policy["principalId"] == "acme"
+    assert policy["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+    assert policy["context"] == {"tenant_id": "acme", "key_id": "acmesample"}
+    refused = sam_local_invoke(
+        local, "AuthorizerFunction", "authorizer-unknown-key.json", monkeypatch, sam_local_environment
+    )
+    assert refused["policyDocument"]["Statement"][0]["Effect"] == "Deny"
+
+
+def test_sam_local_invoke_gateway_with_the_converse_event_charges_make_locals_usage_table(
+    local: dict[str, Any], monkeypatch: pytest.MonkeyPatch, sam_local_environment: Any
+) -> None:
+    answer = sam_local_invoke(local, "GatewayFunction", "converse.json", monkeypatch, sam_local_environment)
+    assert answer["statusCode"] == 200, answer["body"]
+    (cost,) = {k.lower(): v for k, v in answer["multiValueHeaders"].items()}["x-tollgate-cost-usd"]
+    record = aws(local, "dynamodb").get_item(
+        TableName=local["resources"]["UsageTable"], Key={"request_id": {"S": "sample-converse"}}
+    )["Item"]
+    assert record["cost_usd"]["S"] == cost
+    assert record["key_id"]["S"] == "acmesample"
 
 
 def alarm_mails(outbox: Path, alarm: str) -> list[dict[str, Any]]:
@@ -219,3 +285,5 @@ def test_ctrl_c_stops_everything_and_frees_the_ports(local: dict[str, Any]) -> N
     for port in ports:
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still answers after Ctrl-C"
+    # and what points at those ports is gone with them
+    assert [f.name for f in local["dir"].iterdir() if f.name == "local.json" or f.name.startswith("sam-env")] == []

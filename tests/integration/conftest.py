@@ -22,13 +22,13 @@ import pytest
 from moto import mock_aws
 from tollgate.adapters.dynamodb import DynamoKeyStore, DynamoTrendStore, DynamoUsageStore
 from tollgate.config import ConfigBundle
-from tollgate.keys import KeyStatus, TenantKey, hash_key, issue_key
+from tollgate.keys import issue_key
 from tollgate.provisioning import Targets
 from tollgate_local.bedrock import BedrockStandIn
 from tollgate_local.functions import LocalLambdaContext, load_handler_module
 from tollgate_local.moto_stack import provision_in_moto
 from tollgate_local.runtime import emf_metric_data
-from tollgate_local.sample_events import SAMPLE_KEY, SAMPLE_KEY_ID
+from tollgate_local.sample_events import sample_key_record
 from tollgate_local.streams import StreamReader
 from tollgate_local.template import REPO_ROOT
 
@@ -116,7 +116,7 @@ def stack(standin: BedrockStandIn, bundle: ConfigBundle, monkeypatch: pytest.Mon
             issued = issue_key(tenant, datetime.now(UTC))
             keys.add(issued.record)
             built.keys[tenant] = issued.secret
-        keys.add(TenantKey(hash_key(SAMPLE_KEY), SAMPLE_KEY_ID, "acme", KeyStatus.ACTIVE, datetime.now(UTC), "events/"))
+        keys.add(sample_key_record(datetime.now(UTC)))
         standin.reset()
         yield built
 

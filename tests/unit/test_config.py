@@ -50,7 +50,7 @@ def test_a_profile_of_an_unknown_tenant_is_named() -> None:
     found = problems(edited(CONFIG, "profiles/acme-chat/tenant", "umbrella"))
     assert found == [
         "config.json: profiles.acme-chat.tenant: tenant 'umbrella' is not defined under 'tenants' "
-        "(defined: acme, globex, initech)"
+        "(defined: acme, globex, initech); add it there, or name one of those"
     ]
 
 
@@ -141,3 +141,80 @@ def test_overrides_fall_back_to_defaults(bundle: ConfigBundle) -> None:
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"config\.json: file not found"):
         ConfigBundle.load_dir(tmp_path)
+
+
+# --------------------------------------------------------------------------- what a new user met
+
+
+def test_true_is_not_a_count() -> None:
+    found = problems(edited(CONFIG, "defaults/requests_per_min_threshold", True))
+    assert found == [
+        "config.json: defaults.requests_per_min_threshold: true is not a whole number; write the requests per "
+        "minute above which a profile's BedrockRequestsPerMinuteAlarm fires as a JSON number, e.g. 60"
+    ]
+
+
+@pytest.mark.parametrize(("value", "shown"), [(1.5, "1.5"), ("60", '"60"')])
+def test_a_count_must_be_a_json_whole_number(value: Any, shown: str) -> None:
+    found = problems(edited(CONFIG, "profiles/acme-chat/thresholds", {"tokens_per_min_threshold": value}))
+    assert found == [
+        f"config.json: profiles.acme-chat.thresholds.tokens_per_min_threshold: {shown} is not a whole number; "
+        "write the tokens per minute above which the profile's BedrockTokensPerMinuteAlarm fires as a JSON number, "
+        "e.g. 100000"
+    ]
+
+
+def test_a_usd_amount_that_is_true_is_refused_with_the_fix() -> None:
+    found = problems(edited(CONFIG, "defaults/cost_threshold", True))
+    assert found == [
+        "config.json: defaults.cost_threshold: true is not an amount of USD; write the token cost over 5 minutes "
+        'above which a profile\'s BedrockTokenCostAlarm fires as a string, e.g. "5.00"'
+    ]
+
+
+@pytest.mark.parametrize(("number", "text"), [(0.25, "0.25"), (3, "3")])
+def test_a_price_written_as_a_json_number_is_refused_with_the_fix(number: Any, text: str) -> None:
+    models = copy.deepcopy(MODELS)
+    models["models"]["amazon.nova-micro-v1:0"]["prices"][0]["output"] = number
+    assert problems(models=models) == [
+        f"models.json: models.amazon.nova-micro-v1:0.prices[0].output: {text} is a JSON number; prices are strings "
+        f'(USD per 1M tokens, read exactly): write it as a string, e.g. "{text}"'
+    ]
+
+
+def test_every_profile_of_an_unknown_tenant_is_named_at_once() -> None:
+    config = edited(CONFIG, "profiles/acme-chat/tenant", "umbrella")
+    config = edited(config, "profiles/initech-coder/tenant", "initek")
+    assert problems(config) == [
+        "config.json: profiles.acme-chat.tenant: tenant 'umbrella' is not defined under 'tenants' "
+        "(defined: acme, globex, initech); add it there, or name one of those",
+        "config.json: profiles.initech-coder.tenant: tenant 'initek' is not defined under 'tenants' "
+        "(defined: acme, globex, initech); add it there, or name one of those",
+    ]
+
+
+def test_an_unknown_tenant_and_another_mistake_are_reported_together() -> None:
+    config = edited(CONFIG, "profiles/acme-chat/tenant", "umbrella")
+    config = edited(config, "defaults/tokens_per_min_threshold", -5)
+    found = problems(config)
+    assert len(found) == 2
+    assert found[0].startswith("config.json: defaults.tokens_per_min_threshold: -5 is not above 0")
+    assert found[1].startswith("config.json: profiles.acme-chat.tenant: tenant 'umbrella' is not defined")
+
+
+@pytest.mark.parametrize("value", [0, -20])
+def test_a_threshold_override_that_is_not_positive_says_what_and_how(value: int) -> None:
+    found = problems(edited(CONFIG, "profiles/initech-coder/thresholds", {"requests_per_min_threshold": value}))
+    assert found == [
+        f"config.json: profiles.initech-coder.thresholds.requests_per_min_threshold: {value} is not above 0; "
+        "it is the requests per minute above which the profile's BedrockRequestsPerMinuteAlarm fires: write a "
+        "whole number above 0, e.g. 60, or remove it to use defaults.requests_per_min_threshold"
+    ]
+
+
+def test_a_cost_threshold_of_zero_says_what_and_how() -> None:  # written as the string "0"
+    found = problems(edited(CONFIG, "defaults/cost_threshold", "0"))
+    assert found == [
+        'config.json: defaults.cost_threshold: "0" is not above 0; it is the token cost over 5 minutes above which '
+        'a profile\'s BedrockTokenCostAlarm fires: write an amount of USD above 0 as a string, e.g. "5.00"'
+    ]

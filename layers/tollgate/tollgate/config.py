@@ -23,9 +23,11 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from tollgate.money import PRICE_DECIMALS
 
@@ -57,21 +59,32 @@ class _Strict(BaseModel):
 
 # --------------------------------------------------------------------------- config.json
 
+#: A count in config.json is a JSON whole number: strict, so that ``true`` is not taken for 1
+#: (nor "60" or 1.5 for a count).
+Count = Annotated[int, Field(strict=True, gt=0)]
+
 
 class ThresholdOverrides(_Strict):
     """Per-profile overrides; anything left out falls back to ``defaults``."""
 
     cost_threshold: Decimal | None = Field(default=None, gt=0)
-    tokens_per_min_threshold: int | None = Field(default=None, gt=0)
-    requests_per_min_threshold: int | None = Field(default=None, gt=0)
+    tokens_per_min_threshold: Count | None = None
+    requests_per_min_threshold: Count | None = None
 
 
 class Defaults(_Strict):
     #: USD of token cost per profile over 5 minutes above which BedrockTokenCostAlarm fires.
     cost_threshold: Decimal = Field(gt=0)
-    tokens_per_min_threshold: int = Field(gt=0)
-    requests_per_min_threshold: int = Field(gt=0)
+    tokens_per_min_threshold: Count
+    requests_per_min_threshold: Count
     scope: Scope = "in-region"
+
+
+def unknown_tenant(tenant: str, defined: Iterable[str]) -> str:
+    return (
+        f"tenant {tenant!r} is not defined under 'tenants' (defined: {', '.join(sorted(defined))}); "
+        "add it there, or name one of those"
+    )
 
 
 class Tenant(_Strict):
@@ -88,6 +101,16 @@ class Profile(_Strict):
     tags: dict[TagKey, TagValue] = Field(default_factory=dict)
     thresholds: ThresholdOverrides = Field(default_factory=ThresholdOverrides)
 
+    @field_validator("tenant")
+    @classmethod
+    def _known_tenant(cls, value: str, info: ValidationInfo) -> str:
+        # The tenants of the file being read (ConfigBundle passes them), so that an unknown tenant
+        # is reported together with every other mistake, not only once all else is valid.
+        defined = (info.context or {}).get("tenants")
+        if defined is not None and value not in defined:
+            raise ValueError(unknown_tenant(value, defined))
+        return value
+
 
 class TollgateConfig(_Strict):
     admin_email: Email
@@ -97,16 +120,21 @@ class TollgateConfig(_Strict):
 
     @model_validator(mode="after")
     def _profiles_name_known_tenants(self) -> TollgateConfig:
-        unknown = sorted({p.tenant for p in self.profiles.values()} - set(self.tenants))
-        if unknown:
-            # Reported with its exact place by ConfigBundle.validate(); kept here so a bare
-            # TollgateConfig can never be built with dangling tenants either.
-            for name, profile in self.profiles.items():
-                if profile.tenant in unknown:
-                    raise ValueError(
-                        f"profiles.{name}.tenant: tenant {profile.tenant!r} is not defined under 'tenants' "
-                        f"(defined: {', '.join(sorted(self.tenants))})"
-                    )
+        # ConfigBundle reports these per profile (Profile._known_tenant); kept here so that a bare
+        # TollgateConfig can never be built with dangling tenants either. All at once, each in its place.
+        errors = [
+            InitErrorDetails(
+                type=PydanticCustomError(
+                    "unknown_tenant", "{message}", {"message": unknown_tenant(p.tenant, self.tenants)}
+                ),
+                loc=("profiles", name, "tenant"),
+                input=p.tenant,
+            )
+            for name, p in self.profiles.items()
+            if p.tenant not in self.tenants
+        ]
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
         return self
 
 
@@ -137,9 +165,18 @@ class PriceRow(_Strict):
 
     @field_validator("input", "output", "cache_read", "cache_write", mode="before")
     @classmethod
-    def _no_binary_floats(cls, value: Any) -> Any:
-        if isinstance(value, float):
-            raise ValueError("write prices as JSON numbers parsed exactly or as strings, not binary floats")
+    def _strings_in_the_file(cls, value: Any, info: ValidationInfo) -> Any:
+        # models.json writes prices as strings, read exactly. A JSON number there (0.25 or 3) is a
+        # mistake a generator script makes; true is no price at all. Code may pass Decimals; never floats.
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+            raise ValueError(f'{_json(value)} is not a price; write it as a string, e.g. "0.25"')
+        if isinstance(value, float) or (info.context or {}).get("file"):
+            raise ValueError(
+                f"{value} is a JSON number; prices are strings (USD per 1M tokens, read exactly): "
+                f'write it as a string, e.g. "{value}"'
+            )
         return value
 
     @field_validator("input", "output", "cache_read", "cache_write")
@@ -230,6 +267,61 @@ _MESSAGES = {
 }
 
 
+@dataclass(frozen=True)
+class _Threshold:
+    meaning: str  # what it is, with {whose} for "a profile's" / "the profile's"
+    kind: str  # what it must be
+    form: str  # how it is written
+    example: str
+
+
+_THRESHOLDS = {
+    "cost_threshold": _Threshold(
+        "the token cost over 5 minutes above which {whose} BedrockTokenCostAlarm fires",
+        "an amount of USD",
+        "as a string",
+        '"5.00"',
+    ),
+    "tokens_per_min_threshold": _Threshold(
+        "the tokens per minute above which {whose} BedrockTokensPerMinuteAlarm fires",
+        "a whole number",
+        "as a JSON number",
+        "100000",
+    ),
+    "requests_per_min_threshold": _Threshold(
+        "the requests per minute above which {whose} BedrockRequestsPerMinuteAlarm fires",
+        "a whole number",
+        "as a JSON number",
+        "60",
+    ),
+}
+
+
+def _json(value: Any) -> str:
+    """A value as it is written in the JSON file."""
+    return str(value) if isinstance(value, Decimal) else json.dumps(value)
+
+
+def _describe_threshold(error: Mapping[str, Any]) -> str | None:
+    """What is wrong with a threshold, what it is for and how to write it; None if not about one."""
+    loc = error["loc"]
+    threshold = _THRESHOLDS.get(str(loc[-1])) if loc else None
+    if threshold is None or loc[0] not in ("defaults", "profiles"):
+        return None
+    override = loc[0] == "profiles"
+    meaning = threshold.meaning.format(whose="the profile's" if override else "a profile's")
+    shown = _json(error.get("input"))
+    if error["type"] == "greater_than":
+        form = " as a string" if threshold.form == "as a string" else ""
+        fix = f"write {threshold.kind} above 0{form}, e.g. {threshold.example}"
+        if override:
+            fix += f", or remove it to use defaults.{loc[-1]}"
+        return f"{shown} is not above 0; it is {meaning}: {fix}"
+    if error["type"] in ("int_type", "int_parsing", "int_from_float", "decimal_type", "decimal_parsing"):
+        return f"{shown} is not {threshold.kind}; write {meaning} {threshold.form}, e.g. {threshold.example}"
+    return None
+
+
 def _place(loc: tuple[int | str, ...]) -> str:
     parts: list[str] = []
     for item in loc:
@@ -246,6 +338,9 @@ def _describe(error: Mapping[str, Any]) -> str:
     kind = error["type"]
     if kind in ("missing", "extra_forbidden"):
         return str(_MESSAGES[kind])
+    threshold = _describe_threshold(error)
+    if threshold is not None:
+        return threshold
     if kind == "string_pattern_mismatch":
         pattern = error.get("ctx", {}).get("pattern", "")
         value = error.get("input")
@@ -350,7 +445,9 @@ class ConfigBundle:
         for text, file, model in ((config_text, config_file, TollgateConfig), (models_text, models_file, ModelCatalog)):
             try:
                 raw = parse_json(text, file)
-                parsed = model.model_validate(raw)
+                tenants = raw.get("tenants") if isinstance(raw, dict) else None
+                defined = set(tenants) if isinstance(tenants, dict) else None
+                parsed = model.model_validate(raw, context={"file": file, "tenants": defined})
             except ConfigError as exc:
                 problems.extend(exc.problems)
                 continue

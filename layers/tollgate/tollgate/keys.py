@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-KEY_PATTERN = re.compile(r"^tg_([a-z0-9]{10})_([A-Za-z0-9_-]{32})$")
+_KEY_ID = r"[a-z0-9]{10}"
+KEY_PATTERN = re.compile(rf"^tg_({_KEY_ID})_([A-Za-z0-9_-]{{32}})$")
+KEY_ID_PATTERN = re.compile(rf"^{_KEY_ID}$")
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
@@ -35,6 +37,14 @@ class TenantKey:
     created_at: datetime
     label: str = ""
     revoked_at: datetime | None = None
+
+
+class KeyAlreadyRevokedError(Exception):
+    """A key revoked a second time: nothing changed; ``key`` says when it was revoked."""
+
+    def __init__(self, key: TenantKey):
+        super().__init__(f"key {key.key_id} was already revoked")
+        self.key = key
 
 
 @dataclass(frozen=True)

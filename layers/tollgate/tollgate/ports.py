@@ -45,7 +45,9 @@ class KeyStore(Protocol):
 
     def list(self, tenant_id: str | None = None) -> list[TenantKey]: ...
 
-    def revoke(self, key_id: str) -> TenantKey | None: ...
+    def revoke(self, key_id: str) -> TenantKey | None:
+        """The key, now revoked; None if there is no such key; KeyAlreadyRevokedError if it was revoked before."""
+        ...
 
 
 @dataclass

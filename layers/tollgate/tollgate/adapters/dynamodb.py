@@ -14,7 +14,7 @@ from aws_lambda_powertools import Logger
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tollgate.keys import KeyStatus, TenantKey
+from tollgate.keys import KeyAlreadyRevokedError, KeyStatus, TenantKey
 from tollgate.ports import ApplyOutcome, Provisioned
 from tollgate.pricing import TokenCounts
 from tollgate.rollup import MARKER_TTL, Granularity, RollupKey, Totals, fold, plan_chunks
@@ -491,15 +491,22 @@ class DynamoKeyStore:
         )
         if not matches:
             return None
-        now = iso_utc(self._clock())
-        updated = self._client.update_item(
-            TableName=self._table,
-            Key=to_ddb({"pk": matches[0]["pk"], "sk": "KEY"}),
-            UpdateExpression="SET #s = :revoked, revoked_at = if_not_exists(revoked_at, :now)",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues=to_ddb({":revoked": str(KeyStatus.REVOKED), ":now": now}),
-            ReturnValues="ALL_NEW",
-        )
+        key = to_ddb({"pk": matches[0]["pk"], "sk": "KEY"})
+        try:
+            updated = self._client.update_item(
+                TableName=self._table,
+                Key=key,
+                UpdateExpression="SET #s = :revoked, revoked_at = :now",
+                ConditionExpression="#s <> :revoked",  # a second revocation changes nothing, and says so
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=to_ddb({":revoked": str(KeyStatus.REVOKED), ":now": iso_utc(self._clock())}),
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if _code(exc) != "ConditionalCheckFailedException":
+                raise
+            current = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True)["Item"]
+            raise KeyAlreadyRevokedError(_key_from_item(from_ddb(current))) from None
         return _key_from_item(from_ddb(updated["Attributes"]))
 
 
