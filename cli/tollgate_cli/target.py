@@ -76,10 +76,8 @@ class Target:
 
     def client(self, service: str) -> Any:
         if self.endpoint_url is not None:
-            # The local stack's moto server answers every service on one endpoint.
-            os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
-            os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
-            os.environ["AWS_ENDPOINT_URL"] = self.endpoint_url
+            # The local stack's moto server answers every service on one endpoint (any credentials).
+            return aws_client(service, self.region, endpoint_url=self.endpoint_url, credentials=("local", "local"))
         return aws_client(service, self.region)
 
 

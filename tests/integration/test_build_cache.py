@@ -18,7 +18,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
 from tollgate.config import CONFIG_FILE, LAYER_CONFIG_DIR, MODELS_FILE
 from tollgate_local.template import load_template
 
@@ -36,7 +35,7 @@ def _config_layer_only(tmp: Path) -> None:
         "Transform": "AWS::Serverless-2016-10-31",
         "Resources": {"ConfigLayer": layer},
     }
-    (tmp / "template.yaml").write_text(yaml.safe_dump(reduced, sort_keys=False))
+    (tmp / "template.yaml").write_text(json.dumps(reduced, indent=2))  # JSON is YAML
 
 
 def _copy_project(tmp: Path) -> None:
