@@ -42,7 +42,7 @@ def test_converse_event_answers_in_bedrock_format_and_charges_one_record(stack: 
 @pytest.mark.parametrize(
     ("event", "status", "error_type", "message"),
     [
-        ("converse-other-tenant.json", 403, "AccessDeniedException", "'globex-assistant' is not one of your profiles"),
+        ("converse-other-tenant.json", 403, "AccessDeniedException", "not one of your profiles; your profiles: acme-"),
         ("converse-malformed-body.json", 400, "ValidationException", "not valid JSON"),
         ("converse-invalid-request.json", 400, "ValidationException", "body.messages must be a JSON array"),
         ("invoke-no-profile.json", 400, "ValidationException", "name the profile"),

@@ -21,7 +21,6 @@ from tollgate.errors import (
     AccessDenied,
     BadRequest,
     InternalError,
-    NotFound,
     ServiceUnavailable,
     UpstreamError,
     names_a_missing_model,
@@ -102,12 +101,15 @@ class GatewayService:
 
     # -- choosing the profile ----------------------------------------------------------------
 
+    # A name or tags that select no profile of the caller get one answer, whether another tenant
+    # has such a profile or nobody does: a 403 that names only the caller's own profiles, so that
+    # no tenant can find out other tenants' profile names or tags by probing (PRODUCT.md: naming
+    # another tenant's profile is 403).
+
     def profile_named(self, caller: Caller, name: str) -> ResolvedProfile:
         profile = self._bundle.profile(name)
-        if profile is None:
-            raise NotFound(f"profile {name!r} does not exist; your profiles: {self._names_of(caller)}")
-        if profile.tenant_id != caller.tenant_id:
-            raise AccessDenied(f"profile {name!r} is not one of your profiles; your profiles: {self._names_of(caller)}")
+        if profile is None or profile.tenant_id != caller.tenant_id:
+            raise AccessDenied(f"that is not one of your profiles; your profiles: {self._names_of(caller)}")
         return profile
 
     def profile_from_headers(self, caller: Caller, headers: Mapping[str, str]) -> ResolvedProfile:
@@ -122,8 +124,9 @@ class GatewayService:
                 "or select it by its tags with the 'tags' header"
             )
         wanted = parse_tag_selector(lowered[TAGS_HEADER])
-        matching = [p for p in self._bundle.profiles() if all(p.tags.get(k) == v for k, v in wanted.items())]
-        mine = [p for p in matching if p.tenant_id == caller.tenant_id]
+        mine = [
+            p for p in self._bundle.profiles_of(caller.tenant_id) if all(p.tags.get(k) == v for k, v in wanted.items())
+        ]
         if len(mine) == 1:
             return mine[0]
         if len(mine) > 1:
@@ -131,9 +134,7 @@ class GatewayService:
                 f"the tags match {len(mine)} of your profiles ({', '.join(p.name for p in mine)}); "
                 "add tags or name the profile"
             )
-        if matching:
-            raise AccessDenied("the tags match no profile of yours")
-        raise NotFound(f"no profile has the tags {wanted}; your profiles: {self._names_of(caller)}")
+        raise AccessDenied(f"the tags match none of your profiles; your profiles: {self._names_of(caller)}")
 
     def _names_of(self, caller: Caller) -> str:
         return ", ".join(p.name for p in self._bundle.profiles_of(caller.tenant_id)) or "none"
