@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import boto3
 import botocore.retries.standard
 import pytest
+from tollgate.budget import GATEWAY_BUDGET
 from tollgate.money import usd
 from tollgate_local.apigw import authorized_event
 
@@ -175,6 +177,30 @@ def test_the_gateway_tries_a_throttled_call_at_most_twice(stack: Stack, no_backo
     assert response["statusCode"] == 429
     # The tenant's own client retries too, and retries multiply: one retry at most here
     assert stack.standin.stats()["operations"]["Converse"] == 2
+
+
+def test_a_model_slower_than_the_read_timeout_is_called_once_and_the_tenant_is_told_nothing_was_charged(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A timed-out call may have been billed: asked again it would be billed twice (and answered never)."""
+    monkeypatch.setenv("BEDROCK_READ_TIMEOUT_SECONDS", "1")
+    budget = GATEWAY_BUDGET.with_bedrock_read(1)
+    stack.standin.set_faults(latency_ms=2500)  # Bedrock answers, but only after the read timeout
+    gateway = stack.handler("gateway")
+
+    started = time.monotonic()
+    response = gateway(event("acme-chat", "acme", "too-slow"))
+    waited = time.monotonic() - started
+
+    assert response["statusCode"] == 408
+    assert response_header(response, "x-amzn-ErrorType") == "ModelTimeoutException"
+    assert json.loads(response["body"])["message"] == "the model did not answer within 1 s; nothing was charged"
+    assert response_header(response, "x-tollgate-cost-usd") is None
+    assert stack.standin.stats()["operations"]["Converse"] == 1
+    # within the budget: the handler's own (here: cold) work, then one attempt of connect + read
+    assert waited < budget.before_model_seconds + budget.bedrock.connect_seconds + budget.bedrock.read_seconds
+    assert list(stack.usage.scan()) == []
+    assert stack.stream().poll() == []
 
 
 def test_a_request_the_gateway_refuses_never_reaches_bedrock_and_leaves_no_usage_record(stack: Stack) -> None:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from tollgate.budget import GATEWAY_BUDGET
 from tollgate.config import ConfigBundle
 from tollgate.errors import (
     AccessDenied,
@@ -235,3 +236,100 @@ def test_an_answer_that_cannot_be_metered_is_not_handed_out(bundle: ConfigBundle
     service = gateway(bundle, FakeModel(ANSWER), FakeUsage(fail=True))
     with pytest.raises(ServiceUnavailable, match="could not be metered"):
         service.converse(ACME, service.profile_named(ACME, "acme-chat"), PARAMS, request_id="r", route="converse")
+
+
+# --------------------------------------------------------------------------- time budget
+
+
+class Clock:
+    """A monotonic clock that the fake model moves on by the time each attempt takes."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class TimedModel:
+    """Bedrock's outcomes in turn (an answer or an error), each taking ``seconds`` on ``clock``."""
+
+    def __init__(self, clock: Clock, outcomes: list[dict[str, Any] | Exception], seconds: float = 0.05):
+        self.clock, self.outcomes, self.seconds = clock, outcomes, seconds
+        self.calls = 0
+
+    def converse(self, model_arn: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        self.clock.now += self.seconds
+        outcome = self.outcomes[self.calls]
+        self.calls += 1
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+
+def timed_gateway(bundle: ConfigBundle, clock: Clock, model: TimedModel, usage: FakeUsage) -> GatewayService:
+    return GatewayService(
+        bundle=bundle,
+        directory=FakeDirectory(provisioned(bundle)),
+        model=model,
+        usage=usage,
+        retention_days=90,
+        clock=lambda: NOW,
+        monotonic=clock,
+        sleep=lambda seconds: setattr(clock, "now", clock.now + seconds),
+    )
+
+
+THROTTLED = UpstreamError("ThrottlingException", 429, "slow down", unbilled=True)
+
+
+def converse_now(service: GatewayService, clock: Clock, started: float | None = None) -> Any:
+    deadline = service.deadline(clock.now if started is None else started)
+    return service.converse(
+        ACME, service.profile_named(ACME, "acme-chat"), PARAMS, request_id="r", route="converse", deadline=deadline
+    )
+
+
+def test_a_call_bedrock_refused_unbilled_is_tried_again_while_the_budget_allows(bundle: ConfigBundle) -> None:
+    clock, usage = Clock(), FakeUsage()
+    model = TimedModel(clock, [THROTTLED, ANSWER])
+    answer = converse_now(timed_gateway(bundle, clock, model, usage), clock)
+    assert model.calls == 2
+    assert usage.records == [answer.record]
+
+
+def test_an_unbilled_refusal_is_not_tried_again_once_a_whole_attempt_no_longer_fits(bundle: ConfigBundle) -> None:
+    clock, usage = Clock(), FakeUsage()
+    model = TimedModel(clock, [THROTTLED, ANSWER], seconds=GATEWAY_BUDGET.before_model_seconds + 0.1)
+    with pytest.raises(UpstreamError, match="slow down"):
+        converse_now(timed_gateway(bundle, clock, model, usage), clock)
+    assert (model.calls, usage.records) == (1, [])
+
+
+@pytest.mark.parametrize(
+    "billed",
+    [
+        UpstreamError("ModelTimeoutException", 408, "the model did not answer within 16 s; nothing was charged"),
+        UpstreamError("InternalServerException", 500, "Bedrock failed"),
+        UpstreamError("ModelErrorException", 424, "the model failed"),
+    ],
+)
+def test_an_error_after_which_bedrock_may_have_billed_is_never_retried(
+    bundle: ConfigBundle, billed: UpstreamError
+) -> None:
+    clock, usage = Clock(), FakeUsage()
+    model = TimedModel(clock, [billed, ANSWER])
+    with pytest.raises(UpstreamError) as raised:
+        converse_now(timed_gateway(bundle, clock, model, usage), clock)
+    assert raised.value is billed
+    assert (model.calls, usage.records) == (1, [])
+
+
+def test_bedrock_is_not_called_when_the_rest_of_the_budget_no_longer_fits(bundle: ConfigBundle) -> None:
+    """E.g. a cold start's profile directory read took too long: a retryable 503 before any cost."""
+    clock, usage = Clock(), FakeUsage()
+    model = TimedModel(clock, [ANSWER])
+    late = clock.now - GATEWAY_BUDGET.before_model_seconds - 0.01
+    with pytest.raises(ServiceUnavailable, match="nothing was charged"):
+        converse_now(timed_gateway(bundle, clock, model, usage), clock, started=late)
+    assert (model.calls, usage.records) == (0, [])

@@ -35,9 +35,9 @@ def authorizer_service() -> AuthorizerService:
 
 def gateway_service() -> GatewayService:
     settings = GatewaySettings.from_env()
-    dynamodb = aws_client("dynamodb", settings.region)
-    # Two attempts at most: the tenant's own client retries too, and retries multiply.
-    bedrock = aws_client("bedrock-runtime", settings.region, max_attempts=2, read_timeout=settings.bedrock_read_timeout)
+    budget = settings.budget  # every client's timeouts and attempts come from the one budget
+    dynamodb = aws_client("dynamodb", settings.region, limits=budget.usage_write)
+    bedrock = aws_client("bedrock-runtime", settings.region, limits=budget.bedrock)
     return GatewayService(
         bundle=ConfigBundle.load_dir(settings.config_dir),
         directory=CachedProfileDirectory(
@@ -46,6 +46,7 @@ def gateway_service() -> GatewayService:
         model=BedrockModelClient(bedrock),
         usage=DynamoUsageStore(dynamodb, settings.usage_table),
         retention_days=settings.retention_days,
+        budget=budget,
     )
 
 

@@ -3,6 +3,11 @@
 Per request this makes exactly two AWS calls: Converse, and one conditional PutItem of the
 usage record. The profile directory (profile -> application inference profile ARN) is read
 once per container; prices and ownership come from the bundled config.json/models.json.
+
+Time: every request has a deadline (tollgate.budget) before API Gateway would give up on it. A
+Bedrock attempt starts only while what can follow it (Bedrock's connect and read timeouts, the
+usage write, the fallback send) still fits before the deadline; an attempt Bedrock refused
+without billing (throttled, unavailable, not reachable) is tried again only then.
 """
 
 from __future__ import annotations
@@ -16,12 +21,14 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from tollgate.budget import GATEWAY_BUDGET, Deadline, TimeoutBudget
 from tollgate.config import ConfigBundle, ResolvedProfile
 from tollgate.errors import (
     AccessDenied,
     BadRequest,
     InternalError,
     ServiceUnavailable,
+    TollgateError,
     UpstreamError,
     names_a_missing_model,
 )
@@ -87,10 +94,14 @@ class GatewayService:
         model: ModelClient,
         usage: UsageStore,
         retention_days: int,
+        budget: TimeoutBudget = GATEWAY_BUDGET,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         self._bundle = bundle
+        self._budget = budget
+        self._sleep = sleep
         self._prices = PriceBook(bundle.catalog)
         self._directory = directory
         self._model = model
@@ -141,6 +152,42 @@ class GatewayService:
 
     # -- calling and charging ------------------------------------------------------------------
 
+    def deadline(self, started: float, lambda_remaining_seconds: float | None = None) -> Deadline:
+        """The deadline of a request whose handler started at ``started`` (this service's monotonic clock)."""
+        return self._budget.deadline(
+            started=started, now=self._monotonic(), lambda_remaining_seconds=lambda_remaining_seconds
+        )
+
+    def _call_model(self, arn: str, params: Mapping[str, Any], deadline: Deadline) -> tuple[dict[str, Any], int]:
+        """Bedrock's answer and the answering attempt's latency in ms; errors propagate (nothing recorded).
+
+        Never retries what may have been billed (a read timeout, a dropped connection, a 500):
+        only an attempt Bedrock refused before any inference, and only if a whole attempt and
+        what follows it still fit before the deadline.
+        """
+        budget = self._budget
+        attempt = 1
+        refused: TollgateError | None = None
+        while True:
+            left = deadline.remaining(self._monotonic())
+            if left < budget.model_attempt_seconds:
+                if refused is not None:
+                    raise refused
+                logger.warning("no time left to call the model", extra={"seconds_left": round(left, 3)})
+                raise ServiceUnavailable(
+                    "the gateway ran out of time before it could call the model; retry (nothing was charged)"
+                )
+            started = self._monotonic()
+            try:
+                response = self._model.converse(arn, params)
+                return response, int((self._monotonic() - started) * 1000)
+            except TollgateError as exc:
+                if not exc.unbilled or attempt >= budget.model_attempts:
+                    raise
+                refused = exc
+            attempt += 1
+            self._sleep(budget.model_retry_backoff_seconds)
+
     def _provisioned_arn(self, profile: ResolvedProfile) -> str:
         """The ARN to call, only if it was provisioned for the model and scope that will be charged.
 
@@ -167,8 +214,16 @@ class GatewayService:
         return found.arn
 
     def converse(
-        self, caller: Caller, profile: ResolvedProfile, params: Mapping[str, Any], *, request_id: str, route: Route
+        self,
+        caller: Caller,
+        profile: ResolvedProfile,
+        params: Mapping[str, Any],
+        *,
+        request_id: str,
+        route: Route,
+        deadline: Deadline | None = None,
     ) -> Answer:
+        deadline = deadline or self.deadline(self._monotonic())
         requested_at = self._clock()
         try:
             price = self._prices.price(profile.model_id, profile.scope, requested_at)
@@ -178,9 +233,8 @@ class GatewayService:
             raise InternalError(f"profile {profile.name!r} cannot be priced right now; nothing was charged") from exc
         arn = self._provisioned_arn(profile)
 
-        started = self._monotonic()
         try:
-            response = self._model.converse(arn, params)  # Bedrock errors propagate: nothing recorded
+            response, latency_ms = self._call_model(arn, params, deadline)
         except UpstreamError as exc:
             if not names_a_missing_model(exc):
                 raise
@@ -192,7 +246,6 @@ class GatewayService:
             raise ServiceUnavailable(
                 f"profile {profile.name!r} is being re-provisioned; retry shortly (nothing was charged)"
             ) from exc
-        latency_ms = int((self._monotonic() - started) * 1000)
 
         record = UsageRecord.charge(
             request_id=request_id,
