@@ -122,6 +122,17 @@ def test_a_poison_record_is_reported_and_the_rest_proceeds(stack: Stack) -> None
     assert total(row.totals for row in stack.trends.all_rows(Granularity.DAY)).requests == 2
 
 
+def test_metering_recovery_event_writes_the_deferred_record_once_and_reports_the_bad_message(stack: Stack) -> None:
+    event = load_event("metering-recovery.json")
+    good, bad = event["Records"]
+    recovery = stack.handler("metering_recovery")
+    for _ in range(2):  # delivered twice: still one record
+        assert recovery(event) == {"batchItemFailures": [{"itemIdentifier": bad["messageId"]}]}
+    expected = UsageRecord.from_item(json.loads(good["body"]))
+    assert list(stack.usage.scan()) == [expected]
+    assert len(stack.stream().poll()) == 1
+
+
 @pytest.mark.parametrize("request_type", ["create", "update", "delete"])
 def test_provisioner_events_answer_cloudformation(stack: Stack, cfn_responses, request_type: str) -> None:  # type: ignore[no-untyped-def]
     handler = stack.handler("provisioner")

@@ -82,7 +82,13 @@ def test_a_budget_that_does_not_fit_is_refused_with_its_sum() -> None:
 
 
 def test_settings_may_shorten_the_bedrock_read_timeout_but_not_break_the_budget() -> None:
-    env = {"AWS_REGION": "us-east-1", "TOLLGATE_STACK": "s", "USAGE_TABLE": "u", "TENANT_TABLE": "t"}
+    env = {
+        "AWS_REGION": "us-east-1",
+        "TOLLGATE_STACK": "s",
+        "USAGE_TABLE": "u",
+        "TENANT_TABLE": "t",
+        "METERING_FALLBACK_QUEUE_URL": "q",
+    }
     assert GatewaySettings.from_env(env).budget == GATEWAY_BUDGET
     assert GatewaySettings.from_env({**env, "BEDROCK_READ_TIMEOUT_SECONDS": "0.5"}).budget.bedrock.read_seconds == 0.5
     with pytest.raises(SettingsError, match=r"BEDROCK_READ_TIMEOUT_SECONDS=25: .* shorten the Bedrock read timeout"):

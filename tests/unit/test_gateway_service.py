@@ -49,6 +49,17 @@ class FakeUsage:
         self.records.append(record)
 
 
+class FakeFallback:
+    def __init__(self, fail: bool = False):
+        self.records: list[UsageRecord] = []
+        self.fail = fail
+
+    def defer(self, record: UsageRecord) -> None:
+        if self.fail:
+            raise RuntimeError("SQS unavailable")
+        self.records.append(record)
+
+
 class FakeDirectory:
     """The registry as a dict; ``after_refresh`` is what a fresh read would find."""
 
@@ -90,7 +101,13 @@ def gateway(
 ) -> GatewayService:
     directory = directory if directory is not None else FakeDirectory(provisioned(bundle))
     return GatewayService(
-        bundle=bundle, directory=directory, model=model, usage=usage, retention_days=90, clock=lambda: clock
+        bundle=bundle,
+        directory=directory,
+        model=model,
+        usage=usage,
+        fallback=FakeFallback(),
+        retention_days=90,
+        clock=lambda: clock,
     )
 
 
@@ -232,12 +249,6 @@ def test_other_validation_errors_are_the_tenants_and_pass_through(bundle: Config
     assert directory.refreshes == 0
 
 
-def test_an_answer_that_cannot_be_metered_is_not_handed_out(bundle: ConfigBundle) -> None:
-    service = gateway(bundle, FakeModel(ANSWER), FakeUsage(fail=True))
-    with pytest.raises(ServiceUnavailable, match="could not be metered"):
-        service.converse(ACME, service.profile_named(ACME, "acme-chat"), PARAMS, request_id="r", route="converse")
-
-
 # --------------------------------------------------------------------------- time budget
 
 
@@ -267,13 +278,17 @@ class TimedModel:
         return outcome
 
 
-def timed_gateway(bundle: ConfigBundle, clock: Clock, model: TimedModel, usage: FakeUsage) -> GatewayService:
+def timed_gateway(
+    bundle: ConfigBundle, clock: Clock, model: TimedModel, usage: FakeUsage, fallback: FakeFallback | None = None
+) -> GatewayService:
     return GatewayService(
         bundle=bundle,
         directory=FakeDirectory(provisioned(bundle)),
         model=model,
         usage=usage,
+        fallback=fallback or FakeFallback(),
         retention_days=90,
+        breaker_seconds=30,
         clock=lambda: NOW,
         monotonic=clock,
         sleep=lambda seconds: setattr(clock, "now", clock.now + seconds),
@@ -333,3 +348,40 @@ def test_bedrock_is_not_called_when_the_rest_of_the_budget_no_longer_fits(bundle
     with pytest.raises(ServiceUnavailable, match="nothing was charged"):
         converse_now(timed_gateway(bundle, clock, model, usage), clock, started=late)
     assert (model.calls, usage.records) == (0, [])
+
+
+# --------------------------------------------------------------------------- metering failures
+
+
+def test_a_record_the_usage_table_refuses_goes_to_the_fallback_and_the_tenant_is_answered(
+    bundle: ConfigBundle,
+) -> None:
+    clock, fallback = Clock(), FakeFallback()
+    model = TimedModel(clock, [ANSWER])
+    answer = converse_now(timed_gateway(bundle, clock, model, FakeUsage(fail=True), fallback), clock)
+    assert fallback.records == [answer.record]  # the very record, charged to the tenant as usual
+    assert answer.record.cost_usd == "0.002"
+    assert model.calls == 1
+
+
+def test_when_neither_takes_the_record_the_call_is_refused_and_bedrock_is_spared_while_the_breaker_is_open(
+    bundle: ConfigBundle,
+) -> None:
+    clock = Clock()
+    model = TimedModel(clock, [ANSWER, ANSWER, ANSWER])
+    service = timed_gateway(bundle, clock, model, FakeUsage(fail=True), FakeFallback(fail=True))
+    with pytest.raises(ServiceUnavailable, match="could not be metered; it was not charged"):
+        converse_now(service, clock)
+    assert model.calls == 1
+
+    # the client retries the 503: refused before Bedrock, so the retry costs nothing
+    clock.now += 29
+    with pytest.raises(ServiceUnavailable, match=r"not calling the model; retry in 1 s \(nothing was charged\)"):
+        converse_now(service, clock)
+    assert model.calls == 1
+
+    # once the breaker's interval is over, the next request tries again
+    clock.now += 1.5
+    with pytest.raises(ServiceUnavailable, match="could not be metered"):
+        converse_now(service, clock)
+    assert model.calls == 2

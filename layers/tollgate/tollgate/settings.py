@@ -56,6 +56,10 @@ class GatewaySettings(_Settings):
     retention_days: int = Field(alias="RECORD_RETENTION_DAYS", default=90, ge=1)
     #: How long a container trusts its copy of the profile directory before re-reading it.
     directory_ttl_seconds: int = Field(alias="DIRECTORY_TTL_SECONDS", default=300, ge=0)
+    #: Where the gateway sends a usage record the usage table did not take (template: MeteringFallbackQueue).
+    metering_fallback_queue_url: str = Field(alias="METERING_FALLBACK_QUEUE_URL", min_length=1)
+    #: How long a container refuses calls (before Bedrock) after a call it could not meter at all.
+    metering_breaker_seconds: float = Field(alias="METERING_BREAKER_SECONDS", default=30, ge=0)
     #: Only ever shortened (tests do): the default is the budget's, which fits API Gateway's timeout.
     bedrock_read_timeout: float = Field(
         alias="BEDROCK_READ_TIMEOUT_SECONDS", default=GATEWAY_BUDGET.bedrock.read_seconds, gt=0
@@ -72,6 +76,10 @@ class GatewaySettings(_Settings):
         except BudgetError as exc:
             raise ValueError(f"BEDROCK_READ_TIMEOUT_SECONDS={self.bedrock_read_timeout:g}: {exc}") from None
         return self
+
+
+class MeteringRecoverySettings(_Settings):
+    usage_table: str = Field(alias="USAGE_TABLE", min_length=1)
 
 
 class AggregatorSettings(_Settings):

@@ -17,12 +17,20 @@ from tollgate.adapters.dynamodb import (
 )
 from tollgate.adapters.emf import EmfMetricsSink
 from tollgate.adapters.lambda_layer import bundle_from_layer
+from tollgate.adapters.sqs import SqsMeteringFallback
 from tollgate.config import ConfigBundle
 from tollgate.provisioning import Provisioner
 from tollgate.services.aggregator import AggregatorService
 from tollgate.services.authorizer import AuthorizerService
 from tollgate.services.gateway import GatewayService
-from tollgate.settings import AggregatorSettings, AuthorizerSettings, GatewaySettings, ProvisionerSettings
+from tollgate.services.metering import MeteringRecoveryService
+from tollgate.settings import (
+    AggregatorSettings,
+    AuthorizerSettings,
+    GatewaySettings,
+    MeteringRecoverySettings,
+    ProvisionerSettings,
+)
 
 
 def authorizer_service() -> AuthorizerService:
@@ -38,6 +46,7 @@ def gateway_service() -> GatewayService:
     budget = settings.budget  # every client's timeouts and attempts come from the one budget
     dynamodb = aws_client("dynamodb", settings.region, limits=budget.usage_write)
     bedrock = aws_client("bedrock-runtime", settings.region, limits=budget.bedrock)
+    sqs = aws_client("sqs", settings.region, limits=budget.fallback_send)
     return GatewayService(
         bundle=ConfigBundle.load_dir(settings.config_dir),
         directory=CachedProfileDirectory(
@@ -45,8 +54,17 @@ def gateway_service() -> GatewayService:
         ),
         model=BedrockModelClient(bedrock),
         usage=DynamoUsageStore(dynamodb, settings.usage_table),
+        fallback=SqsMeteringFallback(sqs, settings.metering_fallback_queue_url),
         retention_days=settings.retention_days,
+        breaker_seconds=settings.metering_breaker_seconds,
         budget=budget,
+    )
+
+
+def metering_recovery_service() -> MeteringRecoveryService:
+    settings = MeteringRecoverySettings.from_env()
+    return MeteringRecoveryService(
+        usage=DynamoUsageStore(aws_client("dynamodb", settings.region), settings.usage_table)
     )
 
 

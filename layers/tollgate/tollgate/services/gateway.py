@@ -4,6 +4,12 @@ Per request this makes exactly two AWS calls: Converse, and one conditional PutI
 usage record. The profile directory (profile -> application inference profile ARN) is read
 once per container; prices and ownership come from the bundled config.json/models.json.
 
+Metering: if the usage write fails (after its client's retries), the very record goes to the
+metering fallback queue and the tenant is answered as usual; the recovery function writes it
+later with the same conditional PutItem. If that fails too, the tenant gets a 503 (not charged),
+the record goes to one log line marked unmetered (metric filter, alarm), and a breaker refuses
+calls before Bedrock for a while, so that clients' retries of the 503 cost nothing.
+
 Time: every request has a deadline (tollgate.budget) before API Gateway would give up on it. A
 Bedrock attempt starts only while what can follow it (Bedrock's connect and read timeouts, the
 usage write, the fallback send) still fits before the deadline; an attempt Bedrock refused
@@ -32,8 +38,9 @@ from tollgate.errors import (
     UpstreamError,
     names_a_missing_model,
 )
-from tollgate.ports import ModelClient, ProfileDirectory, UsageStore
+from tollgate.ports import MeteringFallback, ModelClient, ProfileDirectory, UsageStore
 from tollgate.pricing import PriceBook, PriceNotFoundError, TokenCounts
+from tollgate.telemetry import METERING_LOG_KEY, MeteringOutcome
 from tollgate.usage import Route, UsageRecord
 
 logger = Logger(service="tollgate", child=True)
@@ -93,7 +100,9 @@ class GatewayService:
         directory: ProfileDirectory,
         model: ModelClient,
         usage: UsageStore,
+        fallback: MeteringFallback,
         retention_days: int,
+        breaker_seconds: float = 30.0,
         budget: TimeoutBudget = GATEWAY_BUDGET,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         monotonic: Callable[[], float] = time.monotonic,
@@ -106,6 +115,9 @@ class GatewayService:
         self._directory = directory
         self._model = model
         self._usage = usage
+        self._fallback = fallback
+        self._breaker_seconds = breaker_seconds
+        self._breaker_open_until: float | None = None
         self._retention_days = retention_days
         self._clock = clock
         self._monotonic = monotonic
@@ -224,6 +236,7 @@ class GatewayService:
         deadline: Deadline | None = None,
     ) -> Answer:
         deadline = deadline or self.deadline(self._monotonic())
+        self._refuse_while_metering_is_down()
         requested_at = self._clock()
         try:
             price = self._prices.price(profile.model_id, profile.scope, requested_at)
@@ -260,14 +273,7 @@ class GatewayService:
             stop_reason=str(response.get("stopReason", "")),
             retention_days=self._retention_days,
         )
-        try:
-            self._usage.record(record)
-        except Exception as exc:
-            # Bedrock billed us but the call could not be metered: the answer is not handed out
-            # unmetered and the tenant is not charged. The record goes to the log so that our
-            # own Bedrock bill still reconciles (the cost is ours, not the tenant's).
-            logger.exception("usage record not written", extra={"unmetered_call": record.to_item()})
-            raise ServiceUnavailable("the request could not be metered; it was not charged, please retry") from exc
+        self._meter(record)
         logger.info(
             "charged",
             extra={
@@ -280,3 +286,53 @@ class GatewayService:
             },
         )
         return Answer(record=record, response=response)
+
+    # -- metering --------------------------------------------------------------------------------
+
+    def _meter(self, record: UsageRecord) -> None:
+        """Write the record, else defer it to the fallback queue; raise (503) only if both failed."""
+        try:
+            self._usage.record(record)
+            return
+        except Exception as exc:
+            write_error = exc
+        try:
+            self._fallback.defer(record)
+        except Exception as exc:
+            # Bedrock billed us but the call cannot be metered: the answer is not handed out and
+            # the tenant is not charged. This one line carries the whole record, so that our own
+            # Bedrock bill still reconciles (a metric filter counts it; an alarm pages).
+            self._breaker_open_until = self._monotonic() + self._breaker_seconds
+            logger.exception(
+                "call not metered: neither the usage table nor the fallback queue took its record",
+                extra={
+                    METERING_LOG_KEY: str(MeteringOutcome.UNMETERED),
+                    "record": record.to_item(),
+                    "usage_write_error": repr(write_error),
+                    "fallback_error": repr(exc),
+                    "breaker_seconds": self._breaker_seconds,
+                },
+            )
+            raise ServiceUnavailable("the request could not be metered; it was not charged, please retry") from exc
+        logger.warning(
+            "usage record deferred to the metering fallback queue",
+            extra={
+                METERING_LOG_KEY: str(MeteringOutcome.DEFERRED),
+                "request_id": record.request_id,
+                "cost_usd": record.cost_usd,
+                "usage_write_error": repr(write_error),
+            },
+        )
+
+    def _refuse_while_metering_is_down(self) -> None:
+        """While the breaker is open, refuse before Bedrock is called: a retry then costs nothing."""
+        if self._breaker_open_until is None:
+            return
+        left = self._breaker_open_until - self._monotonic()
+        if left <= 0:
+            self._breaker_open_until = None  # closed: this request tries again
+            return
+        raise ServiceUnavailable(
+            "the gateway cannot meter calls right now, so it is not calling the model; "
+            f"retry in {max(1, round(left))} s (nothing was charged)"
+        )
