@@ -19,7 +19,7 @@ from moto import mock_aws
 from tollgate.adapters.dynamodb import DynamoTrendStore
 from tollgate.config import ConfigBundle
 from tollgate_local.functions import LocalLambdaContext, load_handler_module
-from tollgate_local.moto_stack import provision_in_moto
+from tollgate_local.moto_stack import metering_queues, provision_in_moto
 from tollgate_local.runtime import install_router
 from tollgate_local.streams import StreamReader
 from tollgate_local.template import REPO_ROOT, load_template
@@ -121,4 +121,6 @@ def in_process_stack() -> Iterator[InProcessStack]:
         with environment(endpoints), mock_aws():
             bundle = ConfigBundle.load_dir(REPO_ROOT)
             provision_in_moto(bundle, STACK, TABLES, region=REGION, account_id=ACCOUNT, namespace=NAMESPACE)
-            yield InProcessStack(bundle=bundle)
+            fallback = metering_queues(STACK, REGION)["MeteringFallbackQueue"]
+            with environment({"METERING_FALLBACK_QUEUE_URL": fallback}):
+                yield InProcessStack(bundle=bundle)

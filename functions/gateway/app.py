@@ -8,6 +8,7 @@ Routes:
 from __future__ import annotations
 
 import json
+import time
 from functools import cache
 from typing import Any
 
@@ -16,6 +17,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from tollgate.adapters.bedrock import request_from_wire, response_to_wire, validate_request
+from tollgate.budget import Deadline
 from tollgate.errors import AccessDenied, BadRequest, InternalError, TollgateError, UnknownOperation
 from tollgate.services.gateway import Answer, Caller, GatewayService
 from tollgate.wiring import gateway_service
@@ -37,6 +39,12 @@ def caller() -> Caller:
         raise AccessDenied("no tenant in the authorizer context: is the API's authorizer configured?")
     logger.append_keys(tenant_id=context["tenant_id"], key_id=context["key_id"])
     return Caller(tenant_id=str(context["tenant_id"]), key_id=str(context["key_id"]))
+
+
+def deadline() -> Deadline:
+    """When this request must be answered: before API Gateway's integration timeout, and Lambda's."""
+    remaining = app.lambda_context.get_remaining_time_in_millis() / 1000
+    return service().deadline(app.context["started"], remaining)
 
 
 def body() -> Any:
@@ -71,6 +79,7 @@ def converse(profile: str) -> Response[str]:
         params,
         request_id=app.current_event.request_context.request_id,
         route="converse",
+        deadline=deadline(),
     )
     return answered(response_to_wire(answer.response), answer)
 
@@ -82,7 +91,12 @@ def invoke() -> Response[str]:
     params = converse_params({"messages": raw} if isinstance(raw, list) else raw)
     profile = service().profile_from_headers(who, app.current_event.headers)
     answer = service().converse(
-        who, profile, params, request_id=app.current_event.request_context.request_id, route="invoke"
+        who,
+        profile,
+        params,
+        request_id=app.current_event.request_context.request_id,
+        route="invoke",
+        deadline=deadline(),
     )
     wire = response_to_wire(answer.response)
     record = answer.record
@@ -134,4 +148,5 @@ def unexpected(error: Exception) -> Response[str]:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    app.append_context(started=time.monotonic())  # the request's time budget starts here
     return app.resolve(event, context)

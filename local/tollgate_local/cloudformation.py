@@ -11,6 +11,9 @@ What moto cannot do is left out and said so, never quietly copied by hand:
   the properties the template gives it, resolved here;
 * ``AWS::CloudWatch::Alarm`` resources, which moto's CloudFormation skips: they are put with
   PutMetricAlarm from their resolved properties;
+* ``AWS::Logs::MetricFilter`` resources, which it skips too: they are put with PutMetricFilter
+  (so DescribeMetricFilters shows them); moto never applies them, the local log sink does
+  (tollgate_local.logfilters);
 * ``AWS::S3::BucketPolicy`` (the artifacts bucket's TLS-only policy), which moto's
   CloudFormation also skips: nothing local reads it, so it stays out;
 * two settings of ``AWS::DynamoDB::Table`` that moto's CloudFormation drops (moto 5.2):
@@ -38,7 +41,7 @@ from samtranslator.utils.py27hash_fix import to_py27_compatible_template, undo_m
 from tollgate_local.template import load_template
 
 #: What moto's CloudFormation says about the resource types it skips, all handled above.
-MOTO_SKIPS = ("AWS::CloudWatch::Alarm", "AWS::S3::BucketPolicy")
+MOTO_SKIPS = ("AWS::CloudWatch::Alarm", "AWS::Logs::MetricFilter", "AWS::S3::BucketPolicy")
 #: Resource types the local stack does not hand to moto (see the module docstring).
 LEFT_OUT = ("AWS::ApiGateway::", "AWS::Lambda::EventSourceMapping", "Custom::")
 CODE_BUCKET = "tollgate-local-code"
@@ -227,6 +230,22 @@ def deploy(
             properties.setdefault("AlarmName", f"{stack_name}-{name}")
             cloudwatch.put_metric_alarm(**properties)
             physical[name] = properties["AlarmName"]
+        if resource["Type"] == "AWS::Logs::MetricFilter":
+            properties = deployed.resolve(resource["Properties"])
+            clients["logs"].put_metric_filter(
+                logGroupName=properties["LogGroupName"],
+                filterName=properties.get("FilterName", f"{stack_name}-{name}"),
+                filterPattern=properties["FilterPattern"],
+                metricTransformations=[
+                    {
+                        "metricName": t["MetricName"],
+                        "metricNamespace": t["MetricNamespace"],
+                        "metricValue": t["MetricValue"],
+                    }
+                    for t in properties["MetricTransformations"]
+                ],
+            )
+            physical[name] = properties.get("FilterName", f"{stack_name}-{name}")
     return deployed
 
 

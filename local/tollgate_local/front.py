@@ -2,10 +2,13 @@
 
 Read from template.yaml's GatewayApi and the gateway function's Api events: the routes, the
 TOKEN authorizer on the Authorization header with its result cache (ReauthorizeEvery), and
-the GatewayResponses (status, x-amzn-ErrorType header, body template). Each request becomes
-the proxy event API Gateway would send (tollgate_local.apigw), and the functions run in this
-process. Not emulated: the stage's throttling (rate/burst), request validation of the body
-size limit (10 MB), and TLS.
+the GatewayResponses (status, x-amzn-ErrorType header, body template), and the integration
+timeout (each Api event's TimeoutInMillis, else API Gateway's 29 s): when the function has not
+answered by then, the caller gets the INTEGRATION_TIMEOUT gateway response (504) while the
+function goes on running, as in AWS (and, as one warm container, keeps the next request waiting
+until it is done). Each request becomes the proxy event API Gateway would send
+(tollgate_local.apigw), and the functions run in this process. Not emulated: the stage's
+throttling (rate/burst), request validation of the body size limit (10 MB), and TLS.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tollgate.budget import API_GATEWAY_DEFAULT_INTEGRATION_TIMEOUT_MS
+
 from tollgate_local.apigw import UNAUTHORIZED, authorizer_context, proxy_event, token_authorizer_event
 from tollgate_local.runtime import LocalFunction
 
@@ -34,11 +39,13 @@ class Route:
     method: str
     resource: str  # e.g. /model/{profile}/converse
     pattern: re.Pattern[str]
+    #: How long API Gateway waits for the integration (the event's TimeoutInMillis, else AWS's default).
+    timeout_ms: int = API_GATEWAY_DEFAULT_INTEGRATION_TIMEOUT_MS
 
     @classmethod
-    def of(cls, method: str, resource: str) -> Route:
+    def of(cls, method: str, resource: str, timeout_ms: int = API_GATEWAY_DEFAULT_INTEGRATION_TIMEOUT_MS) -> Route:
         regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(resource))
-        return cls(method.upper(), resource, re.compile(f"^{regex}$"))
+        return cls(method.upper(), resource, re.compile(f"^{regex}$"), timeout_ms)
 
 
 @dataclass(frozen=True)
@@ -68,7 +75,11 @@ class ApiSettings:
         for resource in resources.values():
             for event in resource.get("Properties", {}).get("Events", {}).values():
                 if event["Type"] == "Api" and event["Properties"].get("RestApiId", {}).get("Ref") == api_name:
-                    routes.append(Route.of(event["Properties"]["Method"], event["Properties"]["Path"]))
+                    spec = event["Properties"]
+                    timeout = int(
+                        _param(spec.get("TimeoutInMillis", API_GATEWAY_DEFAULT_INTEGRATION_TIMEOUT_MS), parameters)
+                    )
+                    routes.append(Route.of(spec["Method"], spec["Path"], timeout))
         responses = {}
         for kind, spec in api.get("GatewayResponses", {}).items():
             headers = {k: v.strip("'") for k, v in spec.get("ResponseParameters", {}).get("Headers", {}).items()}
@@ -101,8 +112,12 @@ class LocalApi:
         region: str,
         api_id: str = "tollgatelocal",
         clock: Callable[[], float] = time.monotonic,
+        integration_timeout_seconds: float | None = None,
     ):
+        """``integration_timeout_seconds`` replaces every route's integration timeout: for tests only
+        (API Gateway's limit is not a setting of the local stack)."""
         self.settings = settings
+        self._integration_timeout = integration_timeout_seconds
         self._authorizer = authorizer
         self._gateway = gateway
         self._region = region
@@ -148,11 +163,35 @@ class LocalApi:
             api_id=self._api_id,
             region=self._region,
         )
+        timeout = route.timeout_ms / 1000 if self._integration_timeout is None else self._integration_timeout
         try:
-            result = self._gateway.invoke(event)
+            result = self._integrate(event, timeout)
+        except _IntegrationTimedOut:
+            log.warning("%s %s: no answer from the function within %g s (it goes on running)", method, path, timeout)
+            return self._gateway_response("INTEGRATION_TIMEOUT", 504, "Endpoint request timed out", context)
         except Exception:
             return self._gateway_response("DEFAULT_5XX", 502, "Internal server error", context)
         return _proxy_result(result)
+
+    def _integrate(self, event: dict[str, Any], timeout: float) -> Any:
+        """The gateway function's result, waited for at most ``timeout`` seconds (then it runs on, unwaited)."""
+        done = threading.Event()
+        outcome: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                outcome["result"] = self._gateway.invoke(event)
+            except Exception as error:
+                outcome["error"] = error
+            finally:
+                done.set()
+
+        threading.Thread(target=run, name="tollgate-integration", daemon=True).start()
+        if not done.wait(timeout):
+            raise _IntegrationTimedOut
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["result"]
 
     def _route(self, method: str, path: str) -> tuple[Route | None, dict[str, str]]:
         for route in self.settings.routes:
@@ -199,6 +238,10 @@ class LocalApi:
             template = '{"message":$context.error.messageString}'
         body = re.sub(r"\$context\.([\w.]+)", lambda m: context.get(m[1], ""), template)
         return status, headers, body.encode("utf-8")
+
+
+class _IntegrationTimedOut(Exception):
+    """The integration did not answer within its timeout."""
 
 
 def _allows(policy: Mapping[str, Any], method: str, path: str) -> bool:

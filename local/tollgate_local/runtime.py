@@ -5,8 +5,9 @@
   container handles one event at a time.
 * What a handler prints goes to ``.tollgate/logs/<function>.log`` (its "log group"),
   and Embedded Metric Format documents among it are turned into PutMetricData calls, which
-  is what CloudWatch Logs does with EMF. Output is routed per thread, so concurrent
-  functions never mix their logs.
+  is what CloudWatch Logs does with EMF; the template's metric filters on the function's log
+  group are applied to its lines too (tollgate_local.logfilters). Output is routed per thread,
+  so concurrent functions never mix their logs.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any, TextIO
 
 from tollgate_local.apigw import UNAUTHORIZED
 from tollgate_local.functions import LocalLambdaContext, load_handler_module
+from tollgate_local.logfilters import MetricFilter
 
 log = logging.getLogger("tollgate.local")
 
@@ -132,11 +134,15 @@ def emf_metric_data(lines: Iterable[str], number: Callable[[Any], Any] = float) 
 
 
 class LogSink:
-    """A function's log file plus the EMF forwarder."""
+    """A function's log file plus the EMF forwarder and the metric filters of its log group."""
 
-    def __init__(self, log_dir: Path, cloudwatch: Any):
+    def __init__(
+        self, log_dir: Path, cloudwatch: Any, metric_filters: Mapping[str, Iterable[MetricFilter]] | None = None
+    ):
+        """``metric_filters``: by function name (as LocalFunction names it: the logical name)."""
         self._dir = log_dir
         self._cloudwatch = cloudwatch
+        self._filters = {name: list(filters) for name, filters in (metric_filters or {}).items()}
         self._lock = threading.Lock()
         log_dir.mkdir(parents=True, exist_ok=True)
 
@@ -146,9 +152,16 @@ class LogSink:
             return
         with self._lock, (self._dir / f"{function}.log").open("a", encoding="utf-8") as out:
             out.writelines(line + "\n" for line in lines)
-        for namespace, datums in emf_metric_data(lines).items():
+        by_namespace = emf_metric_data(lines)
+        now = datetime.now(UTC)
+        for metric_filter in self._filters.get(function, []):
+            by_namespace.setdefault(metric_filter.namespace, []).extend(metric_filter.datums(lines, now))
+        for namespace, datums in by_namespace.items():
             for start in range(0, len(datums), _MAX_DATUMS):
-                self._cloudwatch.put_metric_data(Namespace=namespace, MetricData=datums[start : start + _MAX_DATUMS])
+                if datums[start : start + _MAX_DATUMS]:
+                    self._cloudwatch.put_metric_data(
+                        Namespace=namespace, MetricData=datums[start : start + _MAX_DATUMS]
+                    )
 
 
 class LocalFunction:

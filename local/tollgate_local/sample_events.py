@@ -22,6 +22,7 @@ from tollgate.pricing import PriceBook, TokenCounts
 from tollgate.usage import UsageRecord
 
 from tollgate_local.apigw import ACCOUNT_ID, dumps, proxy_event, token_authorizer_event
+from tollgate_local.queues import new_message_record
 from tollgate_local.streams import insert_record
 from tollgate_local.template import REPO_ROOT
 
@@ -35,6 +36,7 @@ SAMPLE_KEY_LABEL = "events/ sample key (local only)"
 REGION = "us-east-1"
 STACK = "tollgate"
 AT = datetime(2026, 11, 26, 16, 30, 5, 123000, tzinfo=UTC)
+FALLBACK_QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:tollgate-MeteringFallbackQueue-4D5E6F"
 STREAM_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/tollgate-UsageTable-1A2B3C/stream/2026-11-26T00:00:00.000"
 
 _HEADERS = {
@@ -222,6 +224,23 @@ def sample_events(bundle: ConfigBundle) -> dict[str, dict[str, Any]]:
             _usage(bundle, 6, "initech-coder", TokenCounts(300, 90)),
         ]
     )
+    # What the metering recovery function gets: records the gateway deferred (one of them not a record)
+    deferred = [
+        json.dumps(_usage(bundle, 7, "acme-chat", TokenCounts(900, 210)), sort_keys=True),
+        '{"request_id": "x"}',
+    ]
+    events["metering-recovery.json"] = {
+        "Records": [
+            new_message_record(
+                body,
+                queue_arn=FALLBACK_QUEUE_ARN,
+                region=REGION,
+                at=AT,
+                message_id=f"{i:08x}-0000-4000-8000-000000000000",
+            )
+            for i, body in enumerate(deferred, start=1)
+        ]
+    }
     events["provisioner-create.json"] = _custom_resource("Create", 1)
     events["provisioner-update.json"] = _custom_resource("Update", 2)
     events["provisioner-delete.json"] = _custom_resource("Delete", 2)

@@ -7,8 +7,9 @@ Started in this order, stopped in reverse:
    environment read back from moto's Lambda, as Lambda would set it;
 3. the per-profile resources by the same provisioning code the custom resource runs;
 4. the admin's mailbox (SNS -> .eml), a key per tenant (and the key of events/), the stream
-   poller (the template's event source mapping), the alarm evaluator and the API with its
-   dashboard page.
+   poller and the metering fallback queue's poller (the template's event source mappings), the
+   alarm evaluator and the API with its dashboard page. The functions' log lines go through the
+   template's metric filters.
 
 Everything it starts is written to ``.tollgate/local.json`` (PRODUCT.md's format); the
 functions' variables for ``sam local invoke`` to ``.tollgate/sam-env*.json`` (tollgate_local.sam_local).
@@ -44,7 +45,9 @@ from tollgate_local.cloudformation import MOTO_SKIPS, Deployed, deploy
 from tollgate_local.dashboard_page import render_dashboard
 from tollgate_local.esm import MappingSettings, StreamMapping
 from tollgate_local.front import ApiServer, ApiSettings, LocalApi, html
+from tollgate_local.logfilters import metric_filters_by_function
 from tollgate_local.mailbox import Mailbox
+from tollgate_local.queues import QueueMapping, QueueMappingSettings
 from tollgate_local.runtime import LocalFunction, LogSink, install_router
 from tollgate_local.sam_local import write_env_files
 from tollgate_local.sample_events import SAMPLE_TENANT, sample_key_record
@@ -118,8 +121,8 @@ class LocalStack:
         standin_server: StandInServer = standin.serve("127.0.0.1", 0)
         self._stops.append(standin_server.stop)
         self._environment(aws_url, standin_server.url)
-        clients = {name: aws_client(name, REGION) for name in ("s3", "cloudformation", "cloudwatch", "sns", "sqs",
-                                                                 "dynamodb", "dynamodbstreams", "lambda")}  # fmt: skip
+        services = ("s3", "cloudformation", "cloudwatch", "sns", "sqs", "dynamodb", "dynamodbstreams", "lambda", "logs")
+        clients = {name: aws_client(name, REGION) for name in services}
         deployed = deploy(clients, STACK_NAME, {}, region=REGION, account_id=ACCOUNT_ID)
         variables = self._function_environment(clients["lambda"], deployed)
         sam_env = write_env_files(self.state, variables, aws_url=aws_url, bedrock_url=standin_server.url)
@@ -137,7 +140,7 @@ class LocalStack:
 
         keys = self._issue_keys(bundle, deployed)
         sam = load_template()
-        sink = LogSink(self.state / "logs", clients["cloudwatch"])
+        sink = LogSink(self.state / "logs", clients["cloudwatch"], metric_filters_by_function(sam, deployed.resolve))
         functions = {
             logical: LocalFunction(
                 logical,
@@ -150,9 +153,10 @@ class LocalStack:
                     sam["Resources"][logical]["Properties"].get("Timeout", sam["Globals"]["Function"].get("Timeout", 3))
                 ),
             )
-            for logical in ("AuthorizerFunction", "GatewayFunction", "AggregatorFunction")
+            for logical in ("AuthorizerFunction", "GatewayFunction", "AggregatorFunction", "MeteringRecoveryFunction")
         }
         self._stream_mapping(clients, deployed, functions["AggregatorFunction"])  # runs until stop()
+        self._queue_mappings(clients, deployed, functions)  # run until stop()
         evaluator = AlarmEvaluator(clients["cloudwatch"], clients["sns"], region=REGION, account_id=ACCOUNT_ID)
         publisher = _QueueMetrics(clients, deployed)
         evaluator_thread = Ticker(self.alarm_interval, [publisher.publish, evaluator.evaluate], "tollgate-alarms")
@@ -282,8 +286,12 @@ class LocalStack:
         return issued
 
     def _stream_mapping(self, clients: dict[str, Any], deployed: Deployed, aggregator: LocalFunction) -> StreamMapping:
-        (name,) = [n for n, r in deployed.split.left_out.items() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
-        properties = deployed.split.left_out[name]["Properties"]
+        (properties,) = [
+            r["Properties"]
+            for r in deployed.split.left_out.values()
+            if r["Type"] == "AWS::Lambda::EventSourceMapping"
+            and r["Properties"]["EventSourceArn"].get("Fn::GetAtt", [None, None])[1] == "StreamArn"
+        ]
         settings = MappingSettings.from_template(properties)
         table = deployed.physical["UsageTable"]
         stream_arn = clients["dynamodb"].describe_table(TableName=table)["Table"]["LatestStreamArn"]
@@ -301,6 +309,27 @@ class LocalStack:
         mapping.start()
         self._stops.append(mapping.stop)
         return mapping
+
+    def _queue_mappings(self, clients: dict[str, Any], deployed: Deployed, functions: dict[str, LocalFunction]) -> None:
+        """The template's SQS event source mappings (the metering fallback queue -> recovery function)."""
+        for resource in deployed.split.left_out.values():
+            properties = resource["Properties"] if resource["Type"] == "AWS::Lambda::EventSourceMapping" else {}
+            source = properties.get("EventSourceArn", {}).get("Fn::GetAtt", [None, None])
+            if source[1] != "Arn":
+                continue
+            function = functions[properties["FunctionName"]["Ref"]]
+            mapping = QueueMapping(
+                QueueMappingSettings.from_template(properties),
+                clients["sqs"],
+                deployed.physical[source[0]],  # a queue's physical id is its URL
+                function.invoke,
+                function_name=function.physical_name,
+                region=REGION,
+                account_id=ACCOUNT_ID,
+                context_factory=function.new_context,
+            )
+            mapping.start()
+            self._stops.append(mapping.stop)
 
     # ------------------------------------------------------------------ stop
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +51,56 @@ def create_tables(dynamodb: Any, names: dict[str, str], template: dict[str, Any]
             dynamodb.update_time_to_live(TableName=names[logical], TimeToLiveSpecification=ttl)
 
 
+def _gets_attribute(value: Any, attribute: str) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("Fn::GetAtt"), list) and value["Fn::GetAtt"][1] == attribute
+
+
 def event_source_mapping(template: dict[str, Any] | None = None) -> dict[str, Any]:
     """The usage stream's event source mapping settings (batch size, window, retries, ...)."""
     template = template or load_template()
-    mappings = resources_of_type(template, "AWS::Lambda::EventSourceMapping")
+    mappings = {
+        name: resource
+        for name, resource in resources_of_type(template, "AWS::Lambda::EventSourceMapping").items()
+        if _gets_attribute(resource["Properties"].get("EventSourceArn"), "StreamArn")
+    }
     if len(mappings) != 1:
-        raise ValueError(f"expected one event source mapping in template.yaml, found {sorted(mappings)}")
+        raise ValueError(f"expected one stream event source mapping in template.yaml, found {sorted(mappings)}")
     return dict(next(iter(mappings.values()))["Properties"])
+
+
+def queue_mappings(template: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """The SQS event source mappings: logical name -> properties (EventSourceArn: !GetAtt <queue>.Arn)."""
+    template = template or load_template()
+    return {
+        name: dict(resource["Properties"])
+        for name, resource in resources_of_type(template, "AWS::Lambda::EventSourceMapping").items()
+        if _gets_attribute(resource["Properties"].get("EventSourceArn"), "Arn")
+        and template["Resources"][resource["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]]["Type"]
+        == "AWS::SQS::Queue"
+    }
+
+
+def create_queues(sqs: Any, names: dict[str, str], template: dict[str, Any] | None = None) -> dict[str, str]:
+    """Create the template's queues named in ``names`` (logical -> queue name) with their attributes,
+    dead-letter queues first; returns logical name -> queue URL."""
+    template = template or load_template()
+    queues = resources_of_type(template, "AWS::SQS::Queue")
+    urls: dict[str, str] = {}
+
+    def create(logical: str) -> str:
+        if logical in urls:
+            return urls[logical]
+        properties = dict(queues[logical].get("Properties", {}))
+        attributes = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in properties.items()
+                      if k != "RedrivePolicy"}  # fmt: skip
+        redrive = properties.get("RedrivePolicy")
+        if redrive:
+            target = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
+            arn = sqs.get_queue_attributes(QueueUrl=create(target), AttributeNames=["QueueArn"])["Attributes"]
+            attributes["RedrivePolicy"] = json.dumps({**redrive, "deadLetterTargetArn": arn["QueueArn"]})
+        urls[logical] = sqs.create_queue(QueueName=names[logical], Attributes=attributes)["QueueUrl"]
+        return urls[logical]
+
+    for logical in names:
+        create(logical)
+    return urls

@@ -26,7 +26,7 @@ from tollgate.keys import issue_key
 from tollgate.provisioning import Targets
 from tollgate_local.bedrock import BedrockStandIn
 from tollgate_local.functions import LocalLambdaContext, load_handler_module
-from tollgate_local.moto_stack import provision_in_moto
+from tollgate_local.moto_stack import metering_queues, provision_in_moto
 from tollgate_local.runtime import emf_metric_data
 from tollgate_local.sample_events import sample_key_record
 from tollgate_local.streams import StreamReader
@@ -66,6 +66,8 @@ class Stack:
     standin: BedrockStandIn
     targets: Targets
     queue_url: str
+    #: The metering queues by logical name (MeteringFallbackQueue, MeteringDeadLetterQueue) -> URL.
+    metering: dict[str, str] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -110,7 +112,9 @@ def stack(standin: BedrockStandIn, bundle: ConfigBundle, monkeypatch: pytest.Mon
         }.items():
             monkeypatch.setenv(name, value)
         targets = provision_in_moto(bundle, STACK, TABLES, region=REGION, account_id=ACCOUNT, namespace="Tollgate")
-        built = Stack(bundle=bundle, standin=standin, targets=targets, queue_url=queue_url)
+        metering = metering_queues(STACK, REGION)
+        monkeypatch.setenv("METERING_FALLBACK_QUEUE_URL", metering["MeteringFallbackQueue"])
+        built = Stack(bundle=bundle, standin=standin, targets=targets, queue_url=queue_url, metering=metering)
         keys = built.key_store
         for tenant in bundle.config.tenants:
             issued = issue_key(tenant, datetime.now(UTC))

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import boto3
 import botocore.retries.standard
 import pytest
+from tollgate.budget import GATEWAY_BUDGET
 from tollgate.money import usd
 from tollgate_local.apigw import authorized_event
 
@@ -177,21 +179,45 @@ def test_the_gateway_tries_a_throttled_call_at_most_twice(stack: Stack, no_backo
     assert stack.standin.stats()["operations"]["Converse"] == 2
 
 
+def test_a_model_slower_than_the_read_timeout_is_called_once_and_the_tenant_is_told_nothing_was_charged(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A timed-out call may have been billed: asked again it would be billed twice (and answered never)."""
+    monkeypatch.setenv("BEDROCK_READ_TIMEOUT_SECONDS", "1")
+    budget = GATEWAY_BUDGET.with_bedrock_read(1)
+    stack.standin.set_faults(latency_ms=2500)  # Bedrock answers, but only after the read timeout
+    gateway = stack.handler("gateway")
+
+    started = time.monotonic()
+    response = gateway(event("acme-chat", "acme", "too-slow"))
+    waited = time.monotonic() - started
+
+    assert response["statusCode"] == 408
+    assert response_header(response, "x-amzn-ErrorType") == "ModelTimeoutException"
+    assert json.loads(response["body"])["message"] == "the model did not answer within 1 s; nothing was charged"
+    assert response_header(response, "x-tollgate-cost-usd") is None
+    assert stack.standin.stats()["operations"]["Converse"] == 1
+    # within the budget: the handler's own (here: cold) work, then one attempt of connect + read
+    assert waited < budget.before_model_seconds + budget.bedrock.connect_seconds + budget.bedrock.read_seconds
+    assert list(stack.usage.scan()) == []
+    assert stack.stream().poll() == []
+
+
 def test_a_request_the_gateway_refuses_never_reaches_bedrock_and_leaves_no_usage_record(stack: Stack) -> None:
     gateway = stack.handler("gateway")
     cases = [
         # (what the tenant does, the event, status, x-amzn-ErrorType, part of the message)
         ("names another tenant's profile", event("globex-assistant", "acme", "r1"), 403, "AccessDeniedException",
-         "'globex-assistant' is not one of your profiles"),
+         "not one of your profiles; your profiles: acme-chat, acme-search"),
         ("selects another tenant's profile by header", event(None, "acme", "r2",
          headers={"x-tollgate-profile": "globex-assistant"}), 403, "AccessDeniedException", "not one of your profiles"),
         ("selects another tenant's profile by tags", event(None, "acme", "r3",
          headers={"tags": json.dumps([{"key": "Application", "value": "Assistant"}])}), 403, "AccessDeniedException",
-         "match no profile of yours"),
+         "the tags match none of your profiles"),
         ("sends a body that is not JSON", event("acme-chat", "acme", "r4", body='{"messages": [}'), 400,
          "ValidationException", "not valid JSON"),
-        ("names a profile that does not exist", event("acme-nope", "acme", "r5"), 404, "ResourceNotFoundException",
-         "'acme-nope' does not exist"),
+        ("names a profile that does not exist", event("acme-nope", "acme", "r5"), 403, "AccessDeniedException",
+         "not one of your profiles"),
     ]  # fmt: skip
     for what, request, status, error_type, message in cases:
         response = gateway(request)
@@ -201,6 +227,35 @@ def test_a_request_the_gateway_refuses_never_reaches_bedrock_and_leaves_no_usage
         assert list(stack.usage.scan()) == [], what
         assert stack.standin.calls == [], what
         assert "Converse" not in stack.standin.stats()["operations"], what
+
+
+def seen_by_tenant(response: dict[str, Any]) -> tuple[int, str | None, str]:
+    message = json.loads(response["body"])["message"]
+    return response["statusCode"], response_header(response, "x-amzn-ErrorType"), message
+
+
+def test_another_tenants_profiles_and_missing_ones_look_the_same_to_a_tenant(stack: Stack) -> None:
+    """A tenant must not learn other tenants' profile names or tags by probing the gateway."""
+    gateway = stack.handler("gateway")
+    pairs = [
+        # (another tenant's profile or tags, a name or tags nobody has)
+        (event("globex-assistant", "acme", "p1"), event("globex-nothing", "acme", "p2")),
+        (event(None, "acme", "p3", headers={"x-tollgate-profile": "globex-assistant"}),
+         event(None, "acme", "p4", headers={"x-tollgate-profile": "globex-nothing"})),
+        (event(None, "acme", "p5", headers={"inference-profile-id": "initech-coder"}),
+         event(None, "acme", "p6", headers={"inference-profile-id": "initech-nothing"})),
+        (event(None, "acme", "p7", headers={"tags": json.dumps([{"key": "Application", "value": "Assistant"}])}),
+         event(None, "acme", "p8", headers={"tags": json.dumps([{"key": "Application", "value": "Nothing"}])})),
+        (event(None, "acme", "p9", headers={"tags": json.dumps({"TenantID": "globex"})}),
+         event(None, "acme", "p10", headers={"tags": json.dumps({"TenantID": "nobody"})})),
+    ]  # fmt: skip
+    for others, nobodys in pairs:
+        seen = seen_by_tenant(gateway(others))
+        assert seen == seen_by_tenant(gateway(nobodys))
+        assert seen[:2] == (403, "AccessDeniedException")
+        assert seen[2].endswith("your profiles: acme-chat, acme-search")
+    assert list(stack.usage.scan()) == []
+    assert "Converse" not in stack.standin.stats()["operations"]
 
 
 # --------------------------------------------------------------------------- prices

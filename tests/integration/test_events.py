@@ -42,7 +42,7 @@ def test_converse_event_answers_in_bedrock_format_and_charges_one_record(stack: 
 @pytest.mark.parametrize(
     ("event", "status", "error_type", "message"),
     [
-        ("converse-other-tenant.json", 403, "AccessDeniedException", "'globex-assistant' is not one of your profiles"),
+        ("converse-other-tenant.json", 403, "AccessDeniedException", "not one of your profiles; your profiles: acme-"),
         ("converse-malformed-body.json", 400, "ValidationException", "not valid JSON"),
         ("converse-invalid-request.json", 400, "ValidationException", "body.messages must be a JSON array"),
         ("invoke-no-profile.json", 400, "ValidationException", "name the profile"),
@@ -120,6 +120,17 @@ def test_a_poison_record_is_reported_and_the_rest_proceeds(stack: Stack) -> None
     result = stack.handler("aggregator")(event)
     assert result == {"batchItemFailures": [{"itemIdentifier": poison}]}
     assert total(row.totals for row in stack.trends.all_rows(Granularity.DAY)).requests == 2
+
+
+def test_metering_recovery_event_writes_the_deferred_record_once_and_reports_the_bad_message(stack: Stack) -> None:
+    event = load_event("metering-recovery.json")
+    good, bad = event["Records"]
+    recovery = stack.handler("metering_recovery")
+    for _ in range(2):  # delivered twice: still one record
+        assert recovery(event) == {"batchItemFailures": [{"itemIdentifier": bad["messageId"]}]}
+    expected = UsageRecord.from_item(json.loads(good["body"]))
+    assert list(stack.usage.scan()) == [expected]
+    assert len(stack.stream().poll()) == 1
 
 
 @pytest.mark.parametrize("request_type", ["create", "update", "delete"])

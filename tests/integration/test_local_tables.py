@@ -69,8 +69,8 @@ def described(dynamodb: Any, table_name: str) -> dict[str, Any]:
 def local_stack_tables() -> Iterator[tuple[Any, dict[str, str]]]:
     """The tables as `tollgate local` makes them: the whole stack through moto's CloudFormation."""
     with mock_aws():
-        clients = {name: boto3.client(name, region_name=REGION) for name in ("s3", "cloudformation", "cloudwatch",
-                                                                              "dynamodb", "lambda")}  # fmt: skip
+        services = ("s3", "cloudformation", "cloudwatch", "dynamodb", "lambda", "logs")
+        clients = {name: boto3.client(name, region_name=REGION) for name in services}
         deployed = deploy(clients, "tollgate", {}, region=REGION, account_id="123456789012")
         yield clients["dynamodb"], {name: deployed.physical[name] for name in TEMPLATE_TABLES}
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -76,6 +78,8 @@ def test_settings_come_from_the_template() -> None:
     assert settings.identity_header == "Authorization"
     assert settings.cache_seconds == 60
     assert settings.responses["ACCESS_DENIED"].headers == {"x-amzn-ErrorType": "AccessDeniedException"}
+    # no TimeoutInMillis in the template: API Gateway's default
+    assert {r.timeout_ms for r in settings.routes} == {29_000}
 
 
 def test_an_allowed_request_reaches_the_gateway_with_the_authorizer_context(parts: Any) -> None:
@@ -164,3 +168,38 @@ def test_a_failing_authorizer_is_a_500_and_the_gateway_is_not_called(
     assert json.loads(body) == {"message": None}
     assert gateway.events == []
     assert any("the authorizer failed" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+def test_an_integration_over_the_limit_gets_the_templates_504_while_the_function_runs_on(parts: Any) -> None:
+    """As API Gateway: it stops waiting at the integration timeout, the function does not stop."""
+    _, authorizer, gateway, clock = parts
+    release, finished = threading.Event(), threading.Event()
+
+    def slow(event: dict[str, Any]) -> Any:
+        release.wait(10)
+        finished.set()
+        return {"statusCode": 200, "body": "{}"}
+
+    gateway.answer = slow
+    settings = ApiSettings.from_template(load_template(), PARAMETERS)
+    api = LocalApi(settings, authorizer, gateway, region="us-east-1", clock=clock, integration_timeout_seconds=0.3)  # type: ignore[arg-type]
+    started = time.monotonic()
+    status, headers, body = api.handle("POST", "/model/acme-chat/converse", {"Authorization": "Bearer good"}, b"{}")
+    waited = time.monotonic() - started
+
+    spec = settings.responses["INTEGRATION_TIMEOUT"]
+    assert (status, headers["x-amzn-ErrorType"]) == (spec.status, spec.headers["x-amzn-ErrorType"])
+    assert (status, headers["x-amzn-ErrorType"]) == (504, "ModelTimeoutException")
+    assert json.loads(body) == {"message": "the model did not answer in time; nothing was charged"}
+    assert 0.3 <= waited < 2
+    assert not finished.is_set()  # the function is still running
+    release.set()
+    assert finished.wait(5)
+
+
+def test_an_integration_within_the_limit_is_answered_as_usual(parts: Any) -> None:
+    _, authorizer, gateway, clock = parts
+    settings = ApiSettings.from_template(load_template(), PARAMETERS)
+    api = LocalApi(settings, authorizer, gateway, region="us-east-1", clock=clock, integration_timeout_seconds=5)  # type: ignore[arg-type]
+    status, _, _ = api.handle("POST", "/invoke", {"Authorization": "Bearer good"}, b"{}")
+    assert status == 200

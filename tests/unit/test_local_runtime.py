@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from tollgate_local import runtime
 from tollgate_local.functions import LocalLambdaContext
+from tollgate_local.logfilters import MetricFilter
 from tollgate_local.runtime import LocalFunction, LogSink, emf_metric_data
 
 EMF = json.dumps(
@@ -155,4 +156,26 @@ def test_emf_metric_data_reads_only_emf_documents() -> None:
     (datums,) = by_namespace.values()
     assert [(d["MetricName"], d["Dimensions"], d["Value"]) for d in datums] == [
         ("CostUSD", [{"Name": "tenant", "Value": "acme"}], Decimal("0.1"))
+    ] * 2
+
+
+def test_the_metric_filters_of_a_functions_log_group_count_its_matching_lines(tmp_path: Path) -> None:
+    counted = MetricFilter.from_template(
+        "Unmetered",
+        {
+            "FilterPattern": '{ $.metering = "unmetered" }',
+            "MetricTransformations": [
+                {"MetricNamespace": "Tollgate", "MetricName": "UnmeteredCalls", "MetricValue": "1", "Unit": "Count"}
+            ],
+        },
+    )
+    cloudwatch = CloudWatch()
+    sink = LogSink(tmp_path, cloudwatch, {"GatewayFunction": [counted]})
+    line = json.dumps({"level": "ERROR", "metering": "unmetered"})
+    sink.deliver("GatewayFunction", f"{line}\nnot json\n{json.dumps({'metering': 'deferred'})}\n{line}\n")
+    sink.deliver("AggregatorFunction", f"{line}\n")  # another log group: its filters only
+    ((call),) = cloudwatch.calls
+    assert call["Namespace"] == "Tollgate"
+    assert [(d["MetricName"], d["Value"], d["Unit"]) for d in call["MetricData"]] == [
+        ("UnmeteredCalls", 1.0, "Count")
     ] * 2

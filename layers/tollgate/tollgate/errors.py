@@ -12,9 +12,12 @@ class TollgateError(Exception):
     status: int = 500
     error_type: str = "InternalServerException"
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, *, unbilled: bool = False):
         super().__init__(message)
         self.message = message
+        #: Bedrock refused the call before doing any work (throttled, unavailable, connection refused):
+        #: it was not billed, so the gateway may try again. Anything else may have been billed.
+        self.unbilled = unbilled
 
 
 class BadRequest(TollgateError):
@@ -50,8 +53,8 @@ class InternalError(TollgateError):
 class UpstreamError(TollgateError):
     """An error Bedrock returned, passed on with Bedrock's own type and status."""
 
-    def __init__(self, error_type: str, status: int, message: str):
-        super().__init__(message)
+    def __init__(self, error_type: str, status: int, message: str, *, unbilled: bool = False):
+        super().__init__(message, unbilled=unbilled)
         self.error_type = error_type
         self.status = status
 
@@ -71,6 +74,10 @@ BEDROCK_ERROR_STATUS: dict[str, int] = {
 }
 
 
+#: Bedrock errors that say the request was refused before any inference (so it was not billed).
+UNBILLED_BEDROCK_ERRORS = frozenset({"ThrottlingException", "ServiceUnavailableException"})
+
+
 def from_bedrock(code: str, message: str) -> UpstreamError:
     """Map a Bedrock error code to what the tenant sees.
 
@@ -82,7 +89,7 @@ def from_bedrock(code: str, message: str) -> UpstreamError:
     status = BEDROCK_ERROR_STATUS.get(code)
     if status is None:
         return UpstreamError("InternalServerException", 500, f"Bedrock failed: {code}")
-    return UpstreamError(code, status, message)
+    return UpstreamError(code, status, message, unbilled=code in UNBILLED_BEDROCK_ERRORS)
 
 
 #: What Bedrock's Converse says when the model id (for us: a profile ARN) does not exist.

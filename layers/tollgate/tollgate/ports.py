@@ -23,6 +23,12 @@ class UsageStore(Protocol):
         ...
 
 
+class MeteringFallback(Protocol):
+    def defer(self, record: UsageRecord) -> None:
+        """Hand the record over durably, to be written to the usage table later (idempotently)."""
+        ...
+
+
 @dataclass(frozen=True)
 class Provisioned:
     """The application inference profile provisioned for a profile, and what it was made for."""

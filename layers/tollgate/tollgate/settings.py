@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from tollgate.budget import GATEWAY_BUDGET, BudgetError, TimeoutBudget
 from tollgate.telemetry import DEFAULT_NAMESPACE
 
 
@@ -35,7 +36,9 @@ class _Settings(BaseModel):
             return cls.model_validate(env)
         except ValidationError as exc:
             missing = ", ".join(
-                str(err["loc"][0]) + (" is not set" if err["type"] == "missing" else f": {err['msg']}")
+                (str(err["loc"][0]) + (" is not set" if err["type"] == "missing" else f": {err['msg']}"))
+                if err["loc"]
+                else str(err["msg"]).removeprefix("Value error, ")  # a check across several variables
                 for err in exc.errors()
             )
             raise SettingsError(
@@ -53,7 +56,30 @@ class GatewaySettings(_Settings):
     retention_days: int = Field(alias="RECORD_RETENTION_DAYS", default=90, ge=1)
     #: How long a container trusts its copy of the profile directory before re-reading it.
     directory_ttl_seconds: int = Field(alias="DIRECTORY_TTL_SECONDS", default=300, ge=0)
-    bedrock_read_timeout: int = Field(alias="BEDROCK_READ_TIMEOUT_SECONDS", default=25, ge=1)
+    #: Where the gateway sends a usage record the usage table did not take (template: MeteringFallbackQueue).
+    metering_fallback_queue_url: str = Field(alias="METERING_FALLBACK_QUEUE_URL", min_length=1)
+    #: How long a container refuses calls (before Bedrock) after a call it could not meter at all.
+    metering_breaker_seconds: float = Field(alias="METERING_BREAKER_SECONDS", default=30, ge=0)
+    #: Only ever shortened (tests do): the default is the budget's, which fits API Gateway's timeout.
+    bedrock_read_timeout: float = Field(
+        alias="BEDROCK_READ_TIMEOUT_SECONDS", default=GATEWAY_BUDGET.bedrock.read_seconds, gt=0
+    )
+
+    @property
+    def budget(self) -> TimeoutBudget:
+        return GATEWAY_BUDGET.with_bedrock_read(self.bedrock_read_timeout)
+
+    @model_validator(mode="after")
+    def _fits_the_budget(self) -> Self:
+        try:
+            self.budget  # noqa: B018 - building it checks it
+        except BudgetError as exc:
+            raise ValueError(f"BEDROCK_READ_TIMEOUT_SECONDS={self.bedrock_read_timeout:g}: {exc}") from None
+        return self
+
+
+class MeteringRecoverySettings(_Settings):
+    usage_table: str = Field(alias="USAGE_TABLE", min_length=1)
 
 
 class AggregatorSettings(_Settings):

@@ -83,3 +83,36 @@ class MetricRef:
     @property
     def dimension_names(self) -> tuple[str, ...]:
         return tuple(sorted(name for name, _ in self.dimensions))
+
+
+# --------------------------------------------------------------------------- metering health
+#
+# When the gateway cannot write a usage record after Bedrock answered, it says so in one log
+# line marked ``"metering": <outcome>``. template.yaml's metric filters on the gateway's log
+# group count those lines into the metrics below (and an alarm watches the unmetered ones); a
+# test renders the lines the gateway really logs and matches them against the template's
+# filter patterns.
+
+#: The log field that marks a call the gateway could not meter at once.
+METERING_LOG_KEY = "metering"
+
+
+class MeteringOutcome(StrEnum):
+    #: The usage write failed; the very record went to the metering fallback queue, to be written
+    #: by the recovery function. The tenant was answered and charged.
+    DEFERRED = "deferred"
+    #: The fallback send failed too: the tenant got a 503, not charged, and the record exists only
+    #: in this log line (Bedrock billed the call: the cost is ours).
+    UNMETERED = "unmetered"
+
+
+#: The metric each outcome's log lines are counted into (namespace: the stack's MetricNamespace).
+METERING_METRICS: dict[MeteringOutcome, str] = {
+    MeteringOutcome.DEFERRED: "DeferredMeteringCalls",
+    MeteringOutcome.UNMETERED: "UnmeteredCalls",
+}
+
+
+def metering_filter_pattern(outcome: MeteringOutcome) -> str:
+    """The CloudWatch Logs filter pattern that selects the log lines of ``outcome``."""
+    return f'{{ $.{METERING_LOG_KEY} = "{outcome}" }}'

@@ -19,12 +19,21 @@ from tollgate.adapters.dynamodb import (
 )
 from tollgate.adapters.emf import EmfMetricsSink
 from tollgate.adapters.lambda_layer import bundle_from_layer
+from tollgate.adapters.sqs import SqsMeteringFallback
+from tollgate.budget import ClientLimits
 from tollgate.config import ConfigBundle
 from tollgate.provisioning import Provisioner
 from tollgate.services.aggregator import AggregatorService
 from tollgate.services.authorizer import AuthorizerService
 from tollgate.services.gateway import GatewayService
-from tollgate.settings import AggregatorSettings, AuthorizerSettings, GatewaySettings, ProvisionerSettings
+from tollgate.services.metering import MeteringRecoveryService
+from tollgate.settings import (
+    AggregatorSettings,
+    AuthorizerSettings,
+    GatewaySettings,
+    MeteringRecoverySettings,
+    ProvisionerSettings,
+)
 
 
 def authorizer_service() -> AuthorizerService:
@@ -37,9 +46,10 @@ def authorizer_service() -> AuthorizerService:
 
 def gateway_service() -> GatewayService:
     settings = GatewaySettings.from_env()
-    dynamodb = aws_client("dynamodb", settings.region)
-    # Two attempts at most: the tenant's own client retries too, and retries multiply.
-    bedrock = aws_client("bedrock-runtime", settings.region, max_attempts=2, read_timeout=settings.bedrock_read_timeout)
+    budget = settings.budget  # every client's timeouts and attempts come from the one budget
+    dynamodb = aws_client("dynamodb", settings.region, limits=budget.usage_write)
+    bedrock = aws_client("bedrock-runtime", settings.region, limits=budget.bedrock)
+    sqs = aws_client("sqs", settings.region, limits=budget.fallback_send)
     return GatewayService(
         bundle=ConfigBundle.load_dir(settings.config_dir),
         directory=CachedProfileDirectory(
@@ -47,7 +57,17 @@ def gateway_service() -> GatewayService:
         ),
         model=BedrockModelClient(bedrock),
         usage=DynamoUsageStore(dynamodb, settings.usage_table),
+        fallback=SqsMeteringFallback(sqs, settings.metering_fallback_queue_url),
         retention_days=settings.retention_days,
+        breaker_seconds=settings.metering_breaker_seconds,
+        budget=budget,
+    )
+
+
+def metering_recovery_service() -> MeteringRecoveryService:
+    settings = MeteringRecoverySettings.from_env()
+    return MeteringRecoveryService(
+        usage=DynamoUsageStore(aws_client("dynamodb", settings.region), settings.usage_table)
     )
 
 
@@ -67,7 +87,8 @@ CONTROL_PLANE_ATTEMPTS = 12
 
 def control_plane_client(service: str, region: str) -> Any:
     """A client for the provisioner's CloudWatch and Bedrock control-plane calls."""
-    return aws_client(service, region, max_attempts=CONTROL_PLANE_ATTEMPTS, retry_mode="adaptive")
+    limits = ClientLimits(connect_seconds=3, read_seconds=10, attempts=CONTROL_PLANE_ATTEMPTS)
+    return aws_client(service, region, limits=limits, retry_mode="adaptive")
 
 
 def provisioner(settings: ProvisionerSettings) -> Provisioner:

@@ -7,20 +7,22 @@ from typing import Any, Literal
 import boto3
 from botocore.config import Config
 
+from tollgate.budget import ClientLimits
+
 USER_AGENT = "tollgate/0.1"
+DEFAULT_LIMITS = ClientLimits(connect_seconds=3, read_seconds=10, attempts=3)
 
 
 def aws_client(
     service: str,
     region: str,
     *,
-    max_attempts: int = 3,
-    read_timeout: int = 10,
+    limits: ClientLimits = DEFAULT_LIMITS,
     retry_mode: Literal["standard", "adaptive"] = "standard",
     endpoint_url: str | None = None,
     credentials: tuple[str, str] | None = None,
 ) -> Any:
-    """A boto3 client with explicit retries and timeouts.
+    """A boto3 client with explicit timeouts and attempts.
 
     Endpoints follow the standard ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>`` variables,
     which is how the same code talks to the local emulator. ``retry_mode="adaptive"`` adds
@@ -35,9 +37,9 @@ def aws_client(
         region_name=region,
         **explicit,
         config=Config(
-            retries={"mode": retry_mode, "total_max_attempts": max_attempts},
-            connect_timeout=3,
-            read_timeout=read_timeout,
+            retries={"mode": retry_mode, "total_max_attempts": limits.attempts},
+            connect_timeout=limits.connect_seconds,
+            read_timeout=limits.read_seconds,
             user_agent_extra=USER_AGENT,
         ),
     )

@@ -123,7 +123,13 @@ def validate_request(params: Mapping[str, Any]) -> None:
 
 
 class BedrockModelClient:
-    """Converse through an application inference profile ARN; Bedrock errors become TollgateErrors."""
+    """Converse through an application inference profile ARN; Bedrock errors become TollgateErrors.
+
+    The client must make one attempt only (``aws_client(..., limits=budget.bedrock)``): botocore
+    would retry a read timeout, and a call that timed out may have been billed. What is known not
+    to be billed (throttled, unavailable, connection refused) is marked ``unbilled`` for the
+    gateway to retry within its budget.
+    """
 
     def __init__(self, client: Any):
         self._client = client
@@ -137,9 +143,14 @@ class BedrockModelClient:
         except ParamValidationError as exc:
             raise BadRequest(str(exc).replace("\n", " ")) from exc
         except ReadTimeoutError as exc:
-            raise UpstreamError("ModelTimeoutException", 408, "the model did not answer in time") from exc
+            waited = self._client.meta.config.read_timeout
+            raise UpstreamError(
+                "ModelTimeoutException", 408, f"the model did not answer within {waited:g} s; nothing was charged"
+            ) from exc
         except (EndpointConnectionError, ConnectTimeoutError) as exc:
-            raise ServiceUnavailable("Bedrock could not be reached; retry later") from exc
+            # No connection was made, so nothing was sent (EndpointConnectionError covers refused
+            # and unresolvable; ConnectTimeoutError is one of them).
+            raise ServiceUnavailable("Bedrock could not be reached; retry later", unbilled=True) from exc
         except BotoCoreError as exc:
             raise TollgateError(f"calling Bedrock failed: {type(exc).__name__}") from exc
         response.pop("ResponseMetadata", None)

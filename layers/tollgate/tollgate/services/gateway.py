@@ -3,6 +3,17 @@
 Per request this makes exactly two AWS calls: Converse, and one conditional PutItem of the
 usage record. The profile directory (profile -> application inference profile ARN) is read
 once per container; prices and ownership come from the bundled config.json/models.json.
+
+Metering: if the usage write fails (after its client's retries), the very record goes to the
+metering fallback queue and the tenant is answered as usual; the recovery function writes it
+later with the same conditional PutItem. If that fails too, the tenant gets a 503 (not charged),
+the record goes to one log line marked unmetered (metric filter, alarm), and a breaker refuses
+calls before Bedrock for a while, so that clients' retries of the 503 cost nothing.
+
+Time: every request has a deadline (tollgate.budget) before API Gateway would give up on it. A
+Bedrock attempt starts only while what can follow it (Bedrock's connect and read timeouts, the
+usage write, the fallback send) still fits before the deadline; an attempt Bedrock refused
+without billing (throttled, unavailable, not reachable) is tried again only then.
 """
 
 from __future__ import annotations
@@ -16,18 +27,20 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from tollgate.budget import GATEWAY_BUDGET, Deadline, TimeoutBudget
 from tollgate.config import ConfigBundle, ResolvedProfile
 from tollgate.errors import (
     AccessDenied,
     BadRequest,
     InternalError,
-    NotFound,
     ServiceUnavailable,
+    TollgateError,
     UpstreamError,
     names_a_missing_model,
 )
-from tollgate.ports import ModelClient, ProfileDirectory, UsageStore
+from tollgate.ports import MeteringFallback, ModelClient, ProfileDirectory, UsageStore
 from tollgate.pricing import PriceBook, PriceNotFoundError, TokenCounts
+from tollgate.telemetry import METERING_LOG_KEY, MeteringOutcome
 from tollgate.usage import Route, UsageRecord
 
 logger = Logger(service="tollgate", child=True)
@@ -87,27 +100,39 @@ class GatewayService:
         directory: ProfileDirectory,
         model: ModelClient,
         usage: UsageStore,
+        fallback: MeteringFallback,
         retention_days: int,
+        breaker_seconds: float = 30.0,
+        budget: TimeoutBudget = GATEWAY_BUDGET,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         self._bundle = bundle
+        self._budget = budget
+        self._sleep = sleep
         self._prices = PriceBook(bundle.catalog)
         self._directory = directory
         self._model = model
         self._usage = usage
+        self._fallback = fallback
+        self._breaker_seconds = breaker_seconds
+        self._breaker_open_until: float | None = None
         self._retention_days = retention_days
         self._clock = clock
         self._monotonic = monotonic
 
     # -- choosing the profile ----------------------------------------------------------------
 
+    # A name or tags that select no profile of the caller get one answer, whether another tenant
+    # has such a profile or nobody does: a 403 that names only the caller's own profiles, so that
+    # no tenant can find out other tenants' profile names or tags by probing (PRODUCT.md: naming
+    # another tenant's profile is 403).
+
     def profile_named(self, caller: Caller, name: str) -> ResolvedProfile:
         profile = self._bundle.profile(name)
-        if profile is None:
-            raise NotFound(f"profile {name!r} does not exist; your profiles: {self._names_of(caller)}")
-        if profile.tenant_id != caller.tenant_id:
-            raise AccessDenied(f"profile {name!r} is not one of your profiles; your profiles: {self._names_of(caller)}")
+        if profile is None or profile.tenant_id != caller.tenant_id:
+            raise AccessDenied(f"that is not one of your profiles; your profiles: {self._names_of(caller)}")
         return profile
 
     def profile_from_headers(self, caller: Caller, headers: Mapping[str, str]) -> ResolvedProfile:
@@ -122,8 +147,9 @@ class GatewayService:
                 "or select it by its tags with the 'tags' header"
             )
         wanted = parse_tag_selector(lowered[TAGS_HEADER])
-        matching = [p for p in self._bundle.profiles() if all(p.tags.get(k) == v for k, v in wanted.items())]
-        mine = [p for p in matching if p.tenant_id == caller.tenant_id]
+        mine = [
+            p for p in self._bundle.profiles_of(caller.tenant_id) if all(p.tags.get(k) == v for k, v in wanted.items())
+        ]
         if len(mine) == 1:
             return mine[0]
         if len(mine) > 1:
@@ -131,14 +157,48 @@ class GatewayService:
                 f"the tags match {len(mine)} of your profiles ({', '.join(p.name for p in mine)}); "
                 "add tags or name the profile"
             )
-        if matching:
-            raise AccessDenied("the tags match no profile of yours")
-        raise NotFound(f"no profile has the tags {wanted}; your profiles: {self._names_of(caller)}")
+        raise AccessDenied(f"the tags match none of your profiles; your profiles: {self._names_of(caller)}")
 
     def _names_of(self, caller: Caller) -> str:
         return ", ".join(p.name for p in self._bundle.profiles_of(caller.tenant_id)) or "none"
 
     # -- calling and charging ------------------------------------------------------------------
+
+    def deadline(self, started: float, lambda_remaining_seconds: float | None = None) -> Deadline:
+        """The deadline of a request whose handler started at ``started`` (this service's monotonic clock)."""
+        return self._budget.deadline(
+            started=started, now=self._monotonic(), lambda_remaining_seconds=lambda_remaining_seconds
+        )
+
+    def _call_model(self, arn: str, params: Mapping[str, Any], deadline: Deadline) -> tuple[dict[str, Any], int]:
+        """Bedrock's answer and the answering attempt's latency in ms; errors propagate (nothing recorded).
+
+        Never retries what may have been billed (a read timeout, a dropped connection, a 500):
+        only an attempt Bedrock refused before any inference, and only if a whole attempt and
+        what follows it still fit before the deadline.
+        """
+        budget = self._budget
+        attempt = 1
+        refused: TollgateError | None = None
+        while True:
+            left = deadline.remaining(self._monotonic())
+            if left < budget.model_attempt_seconds:
+                if refused is not None:
+                    raise refused
+                logger.warning("no time left to call the model", extra={"seconds_left": round(left, 3)})
+                raise ServiceUnavailable(
+                    "the gateway ran out of time before it could call the model; retry (nothing was charged)"
+                )
+            started = self._monotonic()
+            try:
+                response = self._model.converse(arn, params)
+                return response, int((self._monotonic() - started) * 1000)
+            except TollgateError as exc:
+                if not exc.unbilled or attempt >= budget.model_attempts:
+                    raise
+                refused = exc
+            attempt += 1
+            self._sleep(budget.model_retry_backoff_seconds)
 
     def _provisioned_arn(self, profile: ResolvedProfile) -> str:
         """The ARN to call, only if it was provisioned for the model and scope that will be charged.
@@ -166,8 +226,17 @@ class GatewayService:
         return found.arn
 
     def converse(
-        self, caller: Caller, profile: ResolvedProfile, params: Mapping[str, Any], *, request_id: str, route: Route
+        self,
+        caller: Caller,
+        profile: ResolvedProfile,
+        params: Mapping[str, Any],
+        *,
+        request_id: str,
+        route: Route,
+        deadline: Deadline | None = None,
     ) -> Answer:
+        deadline = deadline or self.deadline(self._monotonic())
+        self._refuse_while_metering_is_down()
         requested_at = self._clock()
         try:
             price = self._prices.price(profile.model_id, profile.scope, requested_at)
@@ -177,9 +246,8 @@ class GatewayService:
             raise InternalError(f"profile {profile.name!r} cannot be priced right now; nothing was charged") from exc
         arn = self._provisioned_arn(profile)
 
-        started = self._monotonic()
         try:
-            response = self._model.converse(arn, params)  # Bedrock errors propagate: nothing recorded
+            response, latency_ms = self._call_model(arn, params, deadline)
         except UpstreamError as exc:
             if not names_a_missing_model(exc):
                 raise
@@ -191,7 +259,6 @@ class GatewayService:
             raise ServiceUnavailable(
                 f"profile {profile.name!r} is being re-provisioned; retry shortly (nothing was charged)"
             ) from exc
-        latency_ms = int((self._monotonic() - started) * 1000)
 
         record = UsageRecord.charge(
             request_id=request_id,
@@ -206,14 +273,7 @@ class GatewayService:
             stop_reason=str(response.get("stopReason", "")),
             retention_days=self._retention_days,
         )
-        try:
-            self._usage.record(record)
-        except Exception as exc:
-            # Bedrock billed us but the call could not be metered: the answer is not handed out
-            # unmetered and the tenant is not charged. The record goes to the log so that our
-            # own Bedrock bill still reconciles (the cost is ours, not the tenant's).
-            logger.exception("usage record not written", extra={"unmetered_call": record.to_item()})
-            raise ServiceUnavailable("the request could not be metered; it was not charged, please retry") from exc
+        self._meter(record)
         logger.info(
             "charged",
             extra={
@@ -226,3 +286,53 @@ class GatewayService:
             },
         )
         return Answer(record=record, response=response)
+
+    # -- metering --------------------------------------------------------------------------------
+
+    def _meter(self, record: UsageRecord) -> None:
+        """Write the record, else defer it to the fallback queue; raise (503) only if both failed."""
+        try:
+            self._usage.record(record)
+            return
+        except Exception as exc:
+            write_error = exc
+        try:
+            self._fallback.defer(record)
+        except Exception as exc:
+            # Bedrock billed us but the call cannot be metered: the answer is not handed out and
+            # the tenant is not charged. This one line carries the whole record, so that our own
+            # Bedrock bill still reconciles (a metric filter counts it; an alarm pages).
+            self._breaker_open_until = self._monotonic() + self._breaker_seconds
+            logger.exception(
+                "call not metered: neither the usage table nor the fallback queue took its record",
+                extra={
+                    METERING_LOG_KEY: str(MeteringOutcome.UNMETERED),
+                    "record": record.to_item(),
+                    "usage_write_error": repr(write_error),
+                    "fallback_error": repr(exc),
+                    "breaker_seconds": self._breaker_seconds,
+                },
+            )
+            raise ServiceUnavailable("the request could not be metered; it was not charged, please retry") from exc
+        logger.warning(
+            "usage record deferred to the metering fallback queue",
+            extra={
+                METERING_LOG_KEY: str(MeteringOutcome.DEFERRED),
+                "request_id": record.request_id,
+                "cost_usd": record.cost_usd,
+                "usage_write_error": repr(write_error),
+            },
+        )
+
+    def _refuse_while_metering_is_down(self) -> None:
+        """While the breaker is open, refuse before Bedrock is called: a retry then costs nothing."""
+        if self._breaker_open_until is None:
+            return
+        left = self._breaker_open_until - self._monotonic()
+        if left <= 0:
+            self._breaker_open_until = None  # closed: this request tries again
+            return
+        raise ServiceUnavailable(
+            "the gateway cannot meter calls right now, so it is not calling the model; "
+            f"retry in {max(1, round(left))} s (nothing was charged)"
+        )
