@@ -119,7 +119,7 @@ def in_process_stack() -> Iterator[InProcessStack]:
     with environment(sandbox()), standin_process() as bedrock_url:
         endpoints = {"AWS_ENDPOINT_URL_BEDROCK": bedrock_url, "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": bedrock_url}
         with environment(endpoints), mock_aws():
-            bundle = ConfigBundle.load_dir(REPO_ROOT)
+            bundle = ConfigBundle.load_dir(REPO_ROOT, region=REGION)
             provision_in_moto(bundle, STACK, TABLES, region=REGION, account_id=ACCOUNT, namespace=NAMESPACE)
             fallback = metering_queues(STACK, REGION)["MeteringFallbackQueue"]
             with environment({"METERING_FALLBACK_QUEUE_URL": fallback}):

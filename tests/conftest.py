@@ -33,7 +33,7 @@ def aws_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def bundle() -> ConfigBundle:
     """The repository's own config.json and models.json."""
-    return ConfigBundle.load_dir(REPO_ROOT)
+    return ConfigBundle.load_dir(REPO_ROOT, region="us-east-1")
 
 
 SamLocalEnvironment = Callable[..., dict[str, str]]

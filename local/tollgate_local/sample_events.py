@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="only check that events/ is up to date")
     args = parser.parse_args(argv)
-    bundle = ConfigBundle.load_dir(REPO_ROOT)
+    bundle = ConfigBundle.load_dir(REPO_ROOT, region=REGION)
     stale = []
     EVENTS_DIR.mkdir(exist_ok=True)
     for name, event in sorted(sample_events(bundle).items()):

@@ -106,7 +106,8 @@ class LocalStack:
             raise
 
     def _start(self) -> dict[str, Any]:
-        bundle = ConfigBundle.load_dir(self.root)  # a bad config stops everything before anything starts
+        # a bad config (or one unpriced in the local region) stops everything before anything starts
+        bundle = ConfigBundle.load_dir(self.root, region=REGION)
         if self.port:
             _check_port(self.port)
         install_router()  # before any handler module makes its logger

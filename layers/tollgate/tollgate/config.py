@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -39,6 +39,19 @@ LAYER_CONFIG_DIR = "tollgate-config"
 Scope = Literal["in-region", "cross-region", "global"]
 SCOPES: tuple[Scope, ...] = ("in-region", "cross-region", "global")
 PRICE_UNIT = "USD per 1M tokens"
+
+#: What Bedrock can serve a call with, each priced on its own (the served values are read from
+#: the Converse response: ``serviceTier.type``, ``performanceConfig.latency``; the cache-write TTL
+#: from ``usage.cacheDetails``; the context from the prompt's size, see ModelEntry.long_context_above).
+Tier = Literal["default", "priority", "flex", "reserved"]
+TIERS: tuple[Tier, ...] = ("default", "priority", "flex", "reserved")
+CacheTtl = Literal["5m", "1h"]
+Latency = Literal["standard", "optimized"]
+Context = Literal["standard", "long"]
+
+#: An AWS region code (us-east-1, eu-central-2, us-gov-west-1, ap-southeast-7 ...).
+REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$"
+RegionCode = Annotated[str, StringConstraints(pattern=REGION_PATTERN)]
 
 #: Tag keys Tollgate puts on the resources it manages; config.json may not set them.
 RESERVED_TAG_PREFIXES = ("tollgate:", "aws:")
@@ -93,6 +106,26 @@ class Tenant(_Strict):
     tags: dict[TagKey, TagValue] = Field(default_factory=dict)
 
 
+class Allow(_Strict):
+    """What a profile's tenant may ask Bedrock for beyond the defaults (each costs more, or differs).
+
+    A request asking for anything else is refused before Bedrock is called, and not charged.
+    """
+
+    tiers: tuple[Tier, ...] = ("default",)
+    cache_ttls: tuple[CacheTtl, ...] = ("5m",)
+    latency: tuple[Latency, ...] = ("standard",)
+
+    @field_validator("tiers", "cache_ttls", "latency")
+    @classmethod
+    def _no_repeats(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"{list(value)} names an option twice; name each once")
+        if not value:
+            raise ValueError('name at least one option (the defaults are ["default"], ["5m"], ["standard"])')
+        return value
+
+
 class Profile(_Strict):
     tenant: TenantId
     model: ModelId
@@ -100,6 +133,7 @@ class Profile(_Strict):
     description: str = Field(default="", max_length=200)
     tags: dict[TagKey, TagValue] = Field(default_factory=dict)
     thresholds: ThresholdOverrides = Field(default_factory=ThresholdOverrides)
+    allow: Allow = Field(default_factory=Allow)
 
     @field_validator("tenant")
     @classmethod
@@ -155,15 +189,47 @@ def _exact_price(value: Decimal | None) -> Decimal | None:
     return value
 
 
+_PRICE_FIELDS = ("input", "output", "cache_read", "cache_write", "cache_write_1h")
+
+Loc = tuple[int | str, ...]
+
+
+def _raise_all(title: str, problems: list[tuple[Loc, str]]) -> None:
+    """Raise every problem at once, each at its own place (reported by ConfigBundle with the file)."""
+    if problems:
+        raise ValidationError.from_exception_data(
+            title,
+            [
+                InitErrorDetails(
+                    type=PydanticCustomError("tollgate", "{message}", {"message": message}), loc=loc, input=None
+                )
+                for loc, message in problems
+            ],
+        )
+
+
 class PriceRow(_Strict):
+    """The rates of one model for one way of being served, in some regions, from a date on."""
+
     scope: Scope
     effective_from: date
+    #: Region codes or names of ``region_groups``; "*" for every region (the default).
+    regions: Literal["*"] | tuple[str, ...] = "*"
+    tier: Tier = "default"
+    context: Context = "standard"
+    latency: Latency = "standard"
     input: Decimal
     output: Decimal
     cache_read: Decimal | None = None
+    #: Cache writes with the 5-minute TTL (Bedrock's default TTL).
     cache_write: Decimal | None = None
+    cache_write_1h: Decimal | None = None
+    #: Where the figures come from (a URL and its date), for whoever checks them.
+    source: str = ""
+    #: When a person last checked the figures against the AWS pricing page (absent: not checked).
+    checked: date | None = None
 
-    @field_validator("input", "output", "cache_read", "cache_write", mode="before")
+    @field_validator(*_PRICE_FIELDS, mode="before")
     @classmethod
     def _strings_in_the_file(cls, value: Any, info: ValidationInfo) -> Any:
         # models.json writes prices as strings, read exactly. A JSON number there (0.25 or 3) is a
@@ -179,54 +245,162 @@ class PriceRow(_Strict):
             )
         return value
 
-    @field_validator("input", "output", "cache_read", "cache_write")
+    @field_validator(*_PRICE_FIELDS)
     @classmethod
     def _exact(cls, value: Decimal | None) -> Decimal | None:
         return _exact_price(value)
 
+    @field_validator("regions", mode="before")
+    @classmethod
+    def _regions(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple) and not value:
+            raise ValueError('list at least one region or group, or write "*" for every region')
+        return value
+
     @property
-    def version(self) -> str:
-        return f"{self.scope}@{self.effective_from.isoformat()}"
+    def dimensions(self) -> tuple[Scope, Tier, Context, Latency]:
+        return (self.scope, self.tier, self.context, self.latency)
+
+    def describe(self) -> str:
+        extras = [
+            v for v, d in ((self.tier, "default"), (self.context, "standard"), (self.latency, "standard")) if v != d
+        ]
+        return " ".join([self.scope, *extras])
+
+
+class Lifecycle(_Strict):
+    """Bedrock's lifecycle dates of a model (the model lifecycle page and model cards)."""
+
+    launched: date | None = None
+    legacy_from: date | None = None
+    end_of_life: date | None = None
 
 
 class ModelEntry(_Strict):
     name: str = Field(min_length=1)
     provider: str = Field(min_length=1)
     prompt_caching: bool = False
+    #: The cache TTLs Bedrock accepts for this model (cachePoint.ttl); "5m" is the default TTL.
+    cache_ttls: tuple[CacheTtl, ...] = ("5m",)
+    #: The service tiers Bedrock offers for this model ("default" is Standard).
+    tiers: tuple[Tier, ...] = ("default",)
+    #: Whether latency-optimized inference (performanceConfig.latency = optimized) exists for it.
+    latency_optimized: bool = False
+    #: Above this many prompt tokens (input + cache read + cache write, the whole request) a call
+    #: is billed at the model's long-context rates (rows with "context": "long").
+    long_context_above: int | None = Field(default=None, gt=0, strict=True)
+    lifecycle: Lifecycle = Field(default_factory=Lifecycle)
     prices: list[PriceRow] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _rows_consistent(self) -> ModelEntry:
-        seen: set[tuple[str, date]] = set()
+        problems: list[tuple[Loc, str]] = []
+        if "default" not in self.tiers:
+            problems.append((("tiers",), 'every model has the "default" tier; add it'))
+        if "5m" not in self.cache_ttls:
+            problems.append((("cache_ttls",), '"5m" is the default TTL; keep it'))
+        if self.long_context_above is not None and not any(r.context == "long" for r in self.prices):
+            problems.append((("long_context_above",), 'no row has "context": "long"; add the long-context rates'))
+        seen: dict[tuple[object, ...], int] = {}
         for index, row in enumerate(self.prices):
-            key = (row.scope, row.effective_from)
+            for name, message in self._row_problems(row):
+                problems.append((("prices", index, name) if name else ("prices", index), message))
+            key = (*row.dimensions, row.regions, row.effective_from)
             if key in seen:
-                raise ValueError(
-                    f"prices[{index}]: a second row for scope {row.scope!r} effective {row.effective_from}; "
-                    "each (scope, effective_from) may appear once"
+                problems.append(
+                    (
+                        ("prices", index),
+                        f"the same rates as prices[{seen[key]}] ({row.describe()}, regions {row.regions}, "
+                        f"effective {row.effective_from}); keep one",
+                    )
                 )
-            seen.add(key)
-            has_cache = row.cache_read is not None or row.cache_write is not None
-            if self.prompt_caching and (row.cache_read is None or row.cache_write is None):
-                raise ValueError(
-                    f"prices[{index}]: the model supports prompt caching, so cache_read and cache_write "
-                    "prices are required"
-                )
-            if not self.prompt_caching and has_cache:
-                raise ValueError(
-                    f"prices[{index}]: cache prices given but prompt_caching is false; "
-                    "set prompt_caching to true or remove them"
-                )
+            seen.setdefault(key, index)
+        _raise_all(type(self).__name__, problems)
         return self
+
+    def _row_problems(self, row: PriceRow) -> list[tuple[str, str]]:
+        problems = []
+        if row.tier not in self.tiers:
+            problems.append(("tier", f"{row.tier!r} is not among the model's tiers {list(self.tiers)}; add it there"))
+        if row.context == "long" and self.long_context_above is None:
+            problems.append(("context", "a long-context row needs the model's long_context_above (tokens)"))
+        if row.latency == "optimized" and not self.latency_optimized:
+            problems.append(("latency", "a latency-optimized row needs latency_optimized: true on the model"))
+        cache = [f for f in ("cache_read", "cache_write", "cache_write_1h") if getattr(row, f) is not None]
+        if not self.prompt_caching and cache:
+            problems.append(
+                ("", "cache prices given but prompt_caching is false; set prompt_caching to true or remove them")
+            )
+        if self.prompt_caching and (row.cache_read is None or row.cache_write is None):
+            problems.append(
+                ("", "the model supports prompt caching, so cache_read and cache_write prices are required")
+            )
+        if self.prompt_caching and "1h" in self.cache_ttls and row.cache_write_1h is None:
+            problems.append(("cache_write_1h", 'required: the model caches for 1 hour ("1h" in cache_ttls)'))
+        if "1h" not in self.cache_ttls and row.cache_write_1h is not None:
+            problems.append(("cache_write_1h", 'given but "1h" is not in the model\'s cache_ttls'))
+        return problems
 
     def scopes(self) -> set[str]:
         return {row.scope for row in self.prices}
+
+
+class Discount(_Strict):
+    """A contract discount on list prices, for one provider or one model, over a span of dates."""
+
+    provider: str | None = None
+    model: ModelId | None = None
+    percent: Decimal = Field(gt=0, lt=100)
+    effective_from: date
+    #: The last day the discount applies (absent: until further notice).
+    until: date | None = None
+    note: str = ""
+
+    @field_validator("percent", mode="before")
+    @classmethod
+    def _percent_string(cls, value: Any) -> Any:
+        if isinstance(value, float | bool):
+            raise ValueError(f'{_json(value)}: write the percentage as a string, e.g. "7.5"')
+        return value
+
+    @field_validator("percent")
+    @classmethod
+    def _percent_decimals(cls, value: Decimal) -> Decimal:
+        exponent = value.as_tuple().exponent
+        if isinstance(exponent, int) and -exponent > 4:
+            raise ValueError(f"{value}: at most 4 decimals in a percentage")
+        return value
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Discount:
+        if (self.provider is None) == (self.model is None):
+            raise ValueError('name either "provider" (e.g. "Anthropic") or "model" (a model id), not both or neither')
+        if self.until is not None and self.until < self.effective_from:
+            raise ValueError(f"until {self.until} is before effective_from {self.effective_from}")
+        return self
+
+    def applies(self, model_id: str, provider: str, day: date) -> bool:
+        target = self.model == model_id if self.model is not None else self.provider == provider
+        return target and self.effective_from <= day and (self.until is None or day <= self.until)
+
+    @property
+    def label(self) -> str:
+        return f"{self.model or self.provider}-{self.percent}%@{self.effective_from.isoformat()}"
+
+
+class Contract(_Strict):
+    """Your organisation's terms with AWS, applied on top of the list prices everywhere."""
+
+    discounts: list[Discount] = Field(default_factory=list)
 
 
 class ModelCatalog(_Strict):
     unit: str
     #: Where the prices come from and when they were checked (free text, for humans).
     source: str = ""
+    #: Names for sets of regions that price rows can use ("us": ["us-east-1", ...]).
+    region_groups: dict[str, tuple[RegionCode, ...]] = Field(default_factory=dict)
+    contract: Contract = Field(default_factory=Contract)
     models: dict[ModelId, ModelEntry] = Field(min_length=1)
 
     @field_validator("unit")
@@ -238,6 +412,43 @@ class ModelCatalog(_Strict):
                 "multiplying them by 1000."
             )
         return value
+
+    @model_validator(mode="after")
+    def _regions_known(self) -> ModelCatalog:
+        problems: list[tuple[Loc, str]] = []
+        for model_id, entry in self.models.items():
+            for index, row in enumerate(entry.prices):
+                for name in () if row.regions == "*" else row.regions:
+                    if name not in self.region_groups and not re.match(REGION_PATTERN, name):
+                        known = ", ".join(sorted(self.region_groups)) or "none defined"
+                        problems.append(
+                            (
+                                ("models", model_id, "prices", index, "regions"),
+                                f"{name!r} is neither a region code nor one of region_groups ({known})",
+                            )
+                        )
+        providers = {e.provider for e in self.models.values()}
+        for index, discount in enumerate(self.contract.discounts):
+            if discount.model is not None and discount.model not in self.models:
+                problems.append((("contract", "discounts", index, "model"), f"{discount.model!r} is not in models"))
+            if discount.provider is not None and discount.provider not in providers:
+                problems.append(
+                    (
+                        ("contract", "discounts", index, "provider"),
+                        f"{discount.provider!r} is no model's provider ({', '.join(sorted(providers))})",
+                    )
+                )
+        _raise_all(type(self).__name__, problems)
+        return self
+
+    def regions_of(self, row: PriceRow) -> frozenset[str] | None:
+        """The region codes a row applies to; None for every region."""
+        if row.regions == "*":
+            return None
+        codes: set[str] = set()
+        for name in row.regions:
+            codes.update(self.region_groups.get(name, (name,)))
+        return frozenset(codes)
 
 
 # --------------------------------------------------------------------------- errors
@@ -426,6 +637,7 @@ class ResolvedProfile:
     cost_threshold: Decimal
     tokens_per_min_threshold: int
     requests_per_min_threshold: int
+    allow: Allow = field(default_factory=Allow)
 
 
 @dataclass(frozen=True)
@@ -434,10 +646,18 @@ class ConfigBundle:
 
     config: TollgateConfig
     catalog: ModelCatalog
+    #: The region the stack runs in, whose prices apply (None: not checked for a region).
+    region: str | None = None
 
     @classmethod
     def from_texts(
-        cls, config_text: str, models_text: str, *, config_file: str = CONFIG_FILE, models_file: str = MODELS_FILE
+        cls,
+        config_text: str,
+        models_text: str,
+        *,
+        config_file: str = CONFIG_FILE,
+        models_file: str = MODELS_FILE,
+        region: str | None = None,
     ) -> ConfigBundle:
         problems: list[ConfigProblem] = []
         config: TollgateConfig | None = None
@@ -460,19 +680,32 @@ class ConfigBundle:
                 catalog = parsed
         if config is not None and catalog is not None:
             problems.extend(_cross_check(config, catalog, config_file, models_file))
+            if region is not None:
+                problems.extend(_region_check(config, catalog, region, config_file, models_file))
         if problems or config is None or catalog is None:
             raise ConfigError(problems)
-        return cls(config=config, catalog=catalog)
+        return cls(config=config, catalog=catalog, region=region)
 
     @classmethod
-    def load(cls, config_path: Path, models_path: Path) -> ConfigBundle:
+    def load(cls, config_path: Path, models_path: Path, *, region: str | None = None) -> ConfigBundle:
         return cls.from_texts(
-            _read(config_path), _read(models_path), config_file=config_path.name, models_file=models_path.name
+            _read(config_path),
+            _read(models_path),
+            config_file=config_path.name,
+            models_file=models_path.name,
+            region=region,
         )
 
     @classmethod
-    def load_dir(cls, directory: Path) -> ConfigBundle:
-        return cls.load(directory / CONFIG_FILE, directory / MODELS_FILE)
+    def load_dir(cls, directory: Path, *, region: str | None = None) -> ConfigBundle:
+        return cls.load(directory / CONFIG_FILE, directory / MODELS_FILE, region=region)
+
+    def in_region(self, region: str) -> ConfigBundle:
+        """This configuration checked for a stack in ``region``: every profile priced there."""
+        problems = _region_check(self.config, self.catalog, region, CONFIG_FILE, MODELS_FILE)
+        if problems:
+            raise ConfigError(problems)
+        return ConfigBundle(config=self.config, catalog=self.catalog, region=region)
 
     # -- views ---------------------------------------------------------------------------
 
@@ -500,6 +733,7 @@ class ConfigBundle:
             cost_threshold=overrides.cost_threshold or defaults.cost_threshold,
             tokens_per_min_threshold=overrides.tokens_per_min_threshold or defaults.tokens_per_min_threshold,
             requests_per_min_threshold=overrides.requests_per_min_threshold or defaults.requests_per_min_threshold,
+            allow=raw.allow,
         )
 
 
@@ -539,6 +773,79 @@ def _cross_check(
                     config_file, f"{place}.tags", f"{len(merged)} tags with the tenant's; at most {MAX_USER_TAGS}"
                 )
             )
+    return problems
+
+
+def priced_here(catalog: ModelCatalog, row: PriceRow, region: str) -> bool:
+    regions = catalog.regions_of(row)
+    return regions is None or region in regions
+
+
+def _region_check(
+    config: TollgateConfig, catalog: ModelCatalog, region: str, config_file: str, models_file: str
+) -> list[ConfigProblem]:
+    """Every way a profile's tenant may be served has a price where the stack runs."""
+    problems: list[ConfigProblem] = []
+    for name, profile in config.profiles.items():
+        model = catalog.models.get(profile.model)
+        if model is None:
+            continue  # reported by _cross_check
+        scope = profile.scope or config.defaults.scope
+        place = f"profiles.{name}"
+        here = [r for r in model.prices if r.scope == scope and priced_here(catalog, r, region)]
+        allow = profile.allow
+        for tier in allow.tiers:
+            if tier not in model.tiers:
+                problems.append(
+                    ConfigProblem(
+                        config_file,
+                        f"{place}.allow.tiers",
+                        f"Bedrock offers {profile.model} in the tiers {list(model.tiers)} ({models_file}), "
+                        f"not {tier!r}",
+                    )
+                )
+        if "1h" in allow.cache_ttls and ("1h" not in model.cache_ttls or not model.prompt_caching):
+            problems.append(
+                ConfigProblem(
+                    config_file, f"{place}.allow.cache_ttls", f"{profile.model} has no 1-hour cache ({models_file})"
+                )
+            )
+        if "optimized" in allow.latency and not model.latency_optimized:
+            problems.append(
+                ConfigProblem(
+                    config_file,
+                    f"{place}.allow.latency",
+                    f"{profile.model} has no latency-optimized inference ({models_file})",
+                )
+            )
+        contexts = ("standard", "long") if model.long_context_above is not None else ("standard",)
+        # Each allowed tier at standard latency, and each allowed latency at the default tier (a
+        # request combining two non-defaults is refused at the gateway unless that is priced too).
+        ways = {(t, "standard") for t in allow.tiers if t in model.tiers} | {
+            ("default", x) for x in allow.latency if x == "standard" or model.latency_optimized
+        }
+        for tier, latency in sorted(ways):
+            for context in contexts:
+                if not any(r.tier == tier and r.latency == latency and r.context == context for r in here):
+                    way = (tier, context, latency)
+                    wanted = scope if way == ("default", "standard", "standard") else f"{scope} {'/'.join(way)}"
+                    elsewhere = sorted(
+                        {
+                            "every region" if catalog.regions_of(r) is None else ",".join(r.regions)
+                            for r in model.prices
+                            if r.dimensions == (scope, tier, context, latency)
+                        }
+                    )
+                    problems.append(
+                        ConfigProblem(
+                            config_file,
+                            place,
+                            f"{models_file} has no {wanted} price for {profile.model} in {region}"
+                            + (f" (priced in: {'; '.join(elsewhere)})" if elsewhere else "")
+                            + f": add a row to models.{profile.model}.prices whose regions include {region}, "
+                            "or deploy the stack in a priced region",
+                        )
+                    )
     return problems
 
 

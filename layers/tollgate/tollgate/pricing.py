@@ -1,18 +1,32 @@
-"""Pricing as pure code: effective-dated price rows, exact integer cost.
+"""Pricing as pure code: effective-dated price rows by region, scope and what Bedrock served.
 
-A price row in models.json is USD per 1M tokens with at most six decimals, which is exactly
-the number of pico-dollars per token (see tollgate.money). The cost of a call is therefore a
-sum of integer products, with no rounding anywhere: cost is additive in tokens and monotone.
+A price row in models.json is USD per 1M tokens with at most six decimals, which is exactly the
+number of pico-dollars per token (see tollgate.money). The list cost of a call is therefore a sum
+of integer products, with no rounding anywhere: additive in tokens and monotone.
+
+A call is priced by what Bedrock served it with, as the response says:
+* the service tier (``serviceTier.type``: default / priority / flex / reserved),
+* the latency mode (``performanceConfig.latency``: standard / optimized),
+* the context: "long" when the prompt (input + cache read + cache write tokens, of the whole
+  request) is above the model's ``long_context_above``; then every token of the request is billed
+  at the long-context rates,
+* cache writes split by TTL (``usage.cacheDetails``): 5-minute and 1-hour writes have their own rates,
+in the region the stack runs in (the source region of every call), at the row in force on the
+UTC date of the request.
+
+A contract discount (models.json ``contract.discounts``) applies to the list cost of each request,
+which is then rounded once to the pico-dollar, half to even: at most half a pico-dollar per request,
+and every record holds both the list cost and the charged cost.
 """
 
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
-from tollgate.config import ModelCatalog, PriceRow, Scope
+from tollgate.config import Context, Discount, Latency, ModelCatalog, PriceRow, Scope, Tier, priced_here
 
 
 @dataclass(frozen=True)
@@ -22,17 +36,24 @@ class TokenCounts:
     input: int = 0
     output: int = 0
     cache_read: int = 0
+    #: Cache writes with the 5-minute TTL.
     cache_write: int = 0
+    cache_write_1h: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("input", "output", "cache_read", "cache_write"):
+        for name in ("input", "output", "cache_read", "cache_write", "cache_write_1h"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{name} tokens must be a non-negative integer, got {value!r}")
 
     @property
     def total(self) -> int:
-        return self.input + self.output + self.cache_read + self.cache_write
+        return self.input + self.output + self.cache_read + self.cache_write + self.cache_write_1h
+
+    @property
+    def prompt(self) -> int:
+        """The tokens that count toward a long-context threshold: everything but the output."""
+        return self.input + self.cache_read + self.cache_write + self.cache_write_1h
 
     def __add__(self, other: TokenCounts) -> TokenCounts:
         return TokenCounts(
@@ -40,7 +61,16 @@ class TokenCounts:
             self.output + other.output,
             self.cache_read + other.cache_read,
             self.cache_write + other.cache_write,
+            self.cache_write_1h + other.cache_write_1h,
         )
+
+
+@dataclass(frozen=True)
+class Served:
+    """How Bedrock served a call, as its response says (the defaults when it says nothing)."""
+
+    tier: Tier = "default"
+    latency: Latency = "standard"
 
 
 def _per_token_pico(usd_per_million: Decimal) -> int:
@@ -61,15 +91,33 @@ class Price:
     output: int
     cache_read: int
     cache_write: int
-    #: Identifies the row a record was charged at, so a later price change never rewrites history.
+    cache_write_1h: int
+    tier: Tier = "default"
+    context: Context = "standard"
+    latency: Latency = "standard"
+    #: The region set the row is for ("*" for every region), as written in models.json.
+    regions: str = "*"
+    discount: Discount | None = None
+    #: Identifies the row (and discount) a record was charged at, so a later change never rewrites history.
     version: str = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "version", f"{self.model_id}@{self.scope}@{self.effective_from.isoformat()}")
+        # model@scope@date for the default way of serving in every region (as before tiers were
+        # priced, so older records keep their meaning); what differs is inserted before the date.
+        parts = [self.model_id, self.scope]
+        if (self.tier, self.context, self.latency) != ("default", "standard", "standard"):
+            parts.append("/".join((self.tier, self.context, self.latency)))
+        if self.regions != "*":
+            parts.append(self.regions)
+        version = "@".join([*parts, self.effective_from.isoformat()])
+        if self.discount is not None:
+            version += f"-{self.discount.label}"
+        object.__setattr__(self, "version", version)
 
     @classmethod
-    def from_row(cls, model_id: str, row: PriceRow) -> Price:
+    def from_row(cls, model_id: str, row: PriceRow, discount: Discount | None = None) -> Price:
         input_price = _per_token_pico(row.input)
+        cache_write = _per_token_pico(row.cache_write) if row.cache_write is not None else input_price
         return cls(
             model_id=model_id,
             scope=row.scope,
@@ -77,49 +125,112 @@ class Price:
             input=input_price,
             output=_per_token_pico(row.output),
             # A model without a cache price that still reports cache tokens is billed at the
-            # input rate: never silently free.
+            # input rate (Bedrock: tokens not read from or written to a cache are input): never free.
             cache_read=_per_token_pico(row.cache_read) if row.cache_read is not None else input_price,
-            cache_write=_per_token_pico(row.cache_write) if row.cache_write is not None else input_price,
+            cache_write=cache_write,
+            # 1-hour writes without a 1-hour price (validation refuses it for models that have the
+            # TTL) cost at least a 5-minute write.
+            cache_write_1h=_per_token_pico(row.cache_write_1h) if row.cache_write_1h is not None else cache_write,
+            tier=row.tier,
+            context=row.context,
+            latency=row.latency,
+            regions="*" if row.regions == "*" else ",".join(row.regions),
+            discount=discount,
         )
 
-    def cost(self, tokens: TokenCounts) -> int:
-        """Cost in pico-dollars, exact."""
+    def list_cost(self, tokens: TokenCounts) -> int:
+        """Cost at list prices in pico-dollars, exact."""
         return (
             tokens.input * self.input
             + tokens.output * self.output
             + tokens.cache_read * self.cache_read
             + tokens.cache_write * self.cache_write
+            + tokens.cache_write_1h * self.cache_write_1h
         )
+
+    def cost(self, tokens: TokenCounts) -> int:
+        """What the call costs in pico-dollars: the list cost, less the contract discount (rounded once)."""
+        listed = self.list_cost(tokens)
+        if self.discount is None:
+            return listed
+        kept = (Decimal(100) - self.discount.percent) / Decimal(100)
+        return int((Decimal(listed) * kept).to_integral_value(rounding=ROUND_HALF_EVEN))
 
 
 class PriceNotFoundError(LookupError):
     pass
 
 
-class PriceBook:
-    """All price rows, indexed by (model, scope) and ordered by effective date."""
+_Key = tuple[str, str, str, str, str]  # model, scope, tier, context, latency
 
-    def __init__(self, catalog: ModelCatalog):
-        self._rows: dict[tuple[str, str], list[Price]] = {}
+
+class PriceBook:
+    """The price rows that apply where the stack runs, by model and way of serving, ordered by date."""
+
+    def __init__(self, catalog: ModelCatalog, region: str):
+        self.region = region
+        self._catalog = catalog
+        # Rows naming the stack's region (or a group holding it) are that region's own price list:
+        # where a model has any for a way of serving, rows for every region ("*") do not apply there.
+        specific: dict[_Key, list[PriceRow]] = {}
+        general: dict[_Key, list[PriceRow]] = {}
         for model_id, entry in catalog.models.items():
             for row in entry.prices:
-                self._rows.setdefault((model_id, row.scope), []).append(Price.from_row(model_id, row))
-        self._dates: dict[tuple[str, str], list[date]] = {}
-        for key, prices in self._rows.items():
-            prices.sort(key=lambda p: p.effective_from)
-            self._dates[key] = [p.effective_from for p in prices]
+                if priced_here(catalog, row, region):
+                    key: _Key = (model_id, *row.dimensions)
+                    (general if row.regions == "*" else specific).setdefault(key, []).append(row)
+        self._rows: dict[_Key, list[Price]] = {}
+        for key in specific.keys() | general.keys():
+            rows = sorted(specific.get(key) or general[key], key=lambda r: r.effective_from)
+            self._rows[key] = [Price.from_row(key[0], r) for r in rows]
+        self._dates = {key: [p.effective_from for p in prices] for key, prices in self._rows.items()}
 
-    def price(self, model_id: str, scope: str, at: datetime | date) -> Price:
-        """The row in force on the UTC date of ``at``: the latest one effective on or before it."""
+    def offers(self, model_id: str, scope: str, *, tier: str, latency: str, context: str = "standard") -> bool:
+        """Whether any row (of any date) prices this way of serving the model here."""
+        return (model_id, scope, tier, context, latency) in self._rows
+
+    def long_context(self, model_id: str, tokens: TokenCounts) -> bool:
+        entry = self._catalog.models.get(model_id)
+        threshold = entry.long_context_above if entry is not None else None
+        return threshold is not None and tokens.prompt > threshold
+
+    def price(
+        self,
+        model_id: str,
+        scope: str,
+        at: datetime | date,
+        *,
+        tier: str = "default",
+        context: str = "standard",
+        latency: str = "standard",
+    ) -> Price:
+        """The row in force on the UTC date of ``at`` (the latest one effective on or before it), discounted."""
         day = at.date() if isinstance(at, datetime) else at
-        key = (model_id, scope)
+        key = (model_id, scope, tier, context, latency)
         dates = self._dates.get(key)
+        served = (
+            "" if (tier, context, latency) == ("default", "standard", "standard") else f" {tier}/{context}/{latency}"
+        )
         if not dates:
-            raise PriceNotFoundError(f"models.json has no {scope!r} price for {model_id}")
+            raise PriceNotFoundError(f"models.json has no {scope!r}{served} price for {model_id} in {self.region}")
         index = bisect.bisect_right(dates, day) - 1
         if index < 0:
             raise PriceNotFoundError(
-                f"models.json has no {scope!r} price for {model_id} effective on {day.isoformat()} "
-                f"(first row is effective {dates[0].isoformat()})"
+                f"models.json has no {scope!r}{served} price for {model_id} in {self.region} effective on "
+                f"{day.isoformat()} (first row is effective {dates[0].isoformat()})"
             )
-        return self._rows[key][index]
+        price = self._rows[key][index]
+        discount = self._discount(model_id, day)
+        return price if discount is None else replace(price, discount=discount)
+
+    def _discount(self, model_id: str, day: date) -> Discount | None:
+        """The contract discount on the model that day: a model's own beats its provider's."""
+        entry = self._catalog.models[model_id]
+        found = [d for d in self._catalog.contract.discounts if d.applies(model_id, entry.provider, day)]
+        found.sort(key=lambda d: (d.model is None, -d.effective_from.toordinal()))
+        return found[0] if found else None
+
+    def charge(self, model_id: str, scope: str, at: datetime | date, tokens: TokenCounts, served: Served) -> Price:
+        """The price a call is charged at, from what Bedrock served and how long its prompt was."""
+        context = "long" if self.long_context(model_id, tokens) else "standard"
+        return self.price(model_id, scope, at, tier=served.tier, context=context, latency=served.latency)

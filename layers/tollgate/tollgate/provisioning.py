@@ -122,6 +122,8 @@ class Provisioner:
     # -- the whole thing -----------------------------------------------------------------
 
     def reconcile(self, bundle: ConfigBundle, targets: Targets) -> Report:
+        # Every profile must be priced where the stack runs: else fail the deploy before changing anything.
+        bundle = bundle.in_region(targets.region)
         report = Report()
         # Everything that can refuse the config does so before anything changes.
         body = dashboard_body(

@@ -58,18 +58,19 @@ def total(items: Iterable[Totals]) -> Totals:
 
 @dataclass(frozen=True, order=True)
 class RollupKey:
-    """One trend row: a period of one granularity, for one tenant, profile and model."""
+    """One trend row: a period of one granularity, for one tenant, profile, model and service tier."""
 
     granularity: Granularity
     period: str
     tenant_id: str
     profile: str
     model_id: str
+    tier: str = "default"
 
 
 def rollup_keys(record: UsageRecord) -> list[RollupKey]:
     return [
-        RollupKey(g, period_of(g, record.requested_at), record.tenant_id, record.profile, record.model_id)
+        RollupKey(g, period_of(g, record.requested_at), record.tenant_id, record.profile, record.model_id, record.tier)
         for g in Granularity
     ]
 
@@ -85,11 +86,12 @@ def fold(records: Iterable[UsageRecord]) -> dict[RollupKey, Totals]:
 
 @dataclass(frozen=True, order=True)
 class MetricKey:
-    """One metric datapoint: the minute the requests were made in, for one tenant and profile."""
+    """One metric datapoint: the minute the requests were made in, for one tenant, profile and tier."""
 
     minute: datetime
     tenant_id: str
     profile: str
+    tier: str = "default"
 
 
 def minute_of(at: datetime) -> datetime:
@@ -99,7 +101,7 @@ def minute_of(at: datetime) -> datetime:
 def fold_metrics(records: Iterable[UsageRecord]) -> dict[MetricKey, Totals]:
     buckets: dict[MetricKey, Totals] = {}
     for record in records:
-        key = MetricKey(minute_of(record.requested_at), record.tenant_id, record.profile)
+        key = MetricKey(minute_of(record.requested_at), record.tenant_id, record.profile, record.tier)
         buckets[key] = buckets.get(key, Totals()) + Totals.of(record)
     return buckets
 

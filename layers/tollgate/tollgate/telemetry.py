@@ -38,6 +38,7 @@ UNITS: dict[MetricName, str] = {
 
 DIM_TENANT = "TenantId"
 DIM_PROFILE = "Profile"
+DIM_TIER = "ServiceTier"
 
 #: Every datapoint is emitted under both dimension sets: per profile (alarms, per-profile
 #: widgets) and per tenant (tenant totals, top spenders).
@@ -54,6 +55,16 @@ def tenant_dimensions(tenant_id: str) -> dict[str, str]:
     return {DIM_TENANT: tenant_id}
 
 
+#: Cost and requests per tenant are also emitted by the service tier Bedrock served (default,
+#: priority, flex, reserved), so that a dashboard can split a tenant's spend by tier.
+TIER_DIMENSIONS: tuple[str, ...] = (DIM_TENANT, DIM_TIER)
+TIER_METRICS: tuple[MetricName, ...] = (MetricName.REQUESTS, MetricName.COST_USD)
+
+
+def tier_dimensions(tenant_id: str, tier: str) -> dict[str, str]:
+    return {DIM_TENANT: tenant_id, DIM_TIER: tier}
+
+
 def metric_values(totals: Totals) -> dict[MetricName, float]:
     """The value of each metric for one bucket.
 
@@ -66,7 +77,8 @@ def metric_values(totals: Totals) -> dict[MetricName, float]:
         MetricName.INPUT_TOKENS: float(totals.tokens.input),
         MetricName.OUTPUT_TOKENS: float(totals.tokens.output),
         MetricName.CACHE_READ_TOKENS: float(totals.tokens.cache_read),
-        MetricName.CACHE_WRITE_TOKENS: float(totals.tokens.cache_write),
+        # cache writes of both TTLs (their costs differ; the cost metric has them apart)
+        MetricName.CACHE_WRITE_TOKENS: float(totals.tokens.cache_write + totals.tokens.cache_write_1h),
         MetricName.TOTAL_TOKENS: float(totals.tokens.total),
         MetricName.COST_USD: float(usd(totals.cost_pusd)),
     }

@@ -7,11 +7,14 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_serializer, field_validator
 
-from tollgate.config import Scope
+from tollgate.config import Context, Latency, Scope, Tier
 from tollgate.money import format_usd
 from tollgate.pricing import Price, TokenCounts
 
-SCHEMA_VERSION = 1
+#: 2: the served tier, latency and context, 1-hour cache writes, the list cost (before a contract
+#: discount). Records of version 1 read as default tier, standard latency and context, no 1-hour
+#: writes, list cost = cost.
+SCHEMA_VERSION = 2
 Route = Literal["converse", "invoke"]
 
 
@@ -36,7 +39,14 @@ class UsageRecord(BaseModel):
     output_tokens: int = Field(ge=0)
     cache_read_tokens: int = Field(ge=0)
     cache_write_tokens: int = Field(ge=0)
+    cache_write_1h_tokens: int = Field(default=0, ge=0)
+    #: What Bedrock served the call with (the price dimensions besides model and scope).
+    tier: Tier = "default"
+    latency: Latency = "standard"
+    context: Context = "standard"
     cost_pusd: int = Field(ge=0)
+    #: The cost at list prices; cost_pusd is what is charged (after a contract discount).
+    list_cost_pusd: int | None = Field(default=None, ge=0)
     price_version: str = Field(min_length=1)
     latency_ms: int = Field(ge=0)
     status: Literal["succeeded"] = "succeeded"
@@ -82,7 +92,12 @@ class UsageRecord(BaseModel):
             output_tokens=tokens.output,
             cache_read_tokens=tokens.cache_read,
             cache_write_tokens=tokens.cache_write,
+            cache_write_1h_tokens=tokens.cache_write_1h,
+            tier=price.tier,
+            latency=price.latency,
+            context=price.context,
             cost_pusd=price.cost(tokens),
+            list_cost_pusd=price.list_cost(tokens),
             price_version=price.version,
             latency_ms=latency_ms,
             stop_reason=stop_reason,
@@ -91,7 +106,13 @@ class UsageRecord(BaseModel):
 
     @property
     def tokens(self) -> TokenCounts:
-        return TokenCounts(self.input_tokens, self.output_tokens, self.cache_read_tokens, self.cache_write_tokens)
+        return TokenCounts(
+            self.input_tokens,
+            self.output_tokens,
+            self.cache_read_tokens,
+            self.cache_write_tokens,
+            self.cache_write_1h_tokens,
+        )
 
     @property
     def cost_usd(self) -> str:

@@ -51,7 +51,8 @@ def gateway_service() -> GatewayService:
     bedrock = aws_client("bedrock-runtime", settings.region, limits=budget.bedrock)
     sqs = aws_client("sqs", settings.region, limits=budget.fallback_send)
     return GatewayService(
-        bundle=ConfigBundle.load_dir(settings.config_dir),
+        # checked for this region: every profile priced where the stack runs, or no start at all
+        bundle=ConfigBundle.load_dir(settings.config_dir, region=settings.region),
         directory=CachedProfileDirectory(
             DynamoProfileRegistry(dynamodb, settings.tenant_table), ttl_seconds=settings.directory_ttl_seconds
         ),

@@ -11,7 +11,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from tollgate.rollup import MetricKey, Totals
-from tollgate.telemetry import UNITS, metric_values, profile_dimensions, tenant_dimensions
+from tollgate.telemetry import (
+    TIER_METRICS,
+    UNITS,
+    MetricName,
+    metric_values,
+    profile_dimensions,
+    tenant_dimensions,
+    tier_dimensions,
+)
 
 #: PutMetricData accepts at most 1,000 datums per call.
 MAX_DATUMS = 1000
@@ -20,8 +28,15 @@ MAX_DATUMS = 1000
 def metric_datums(buckets: Mapping[MetricKey, Totals]) -> list[dict[str, Any]]:
     datums = []
     for key, totals in sorted(buckets.items()):
-        for dimensions in (profile_dimensions(key.tenant_id, key.profile), tenant_dimensions(key.tenant_id)):
-            for metric, value in metric_values(totals).items():
+        values = metric_values(totals)
+        sets: list[tuple[dict[str, str], tuple[MetricName, ...]]] = [
+            (profile_dimensions(key.tenant_id, key.profile), tuple(values)),
+            (tenant_dimensions(key.tenant_id), tuple(values)),
+            (tier_dimensions(key.tenant_id, key.tier), TIER_METRICS),
+        ]
+        for dimensions, metrics in sets:
+            for metric in metrics:
+                value = values[metric]
                 datums.append(
                     {
                         "MetricName": str(metric),

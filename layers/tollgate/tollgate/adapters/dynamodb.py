@@ -151,6 +151,7 @@ _COUNTERS: tuple[tuple[str, Callable[[Totals], int]], ...] = (
     ("output_tokens", lambda t: t.tokens.output),
     ("cache_read_tokens", lambda t: t.tokens.cache_read),
     ("cache_write_tokens", lambda t: t.tokens.cache_write),
+    ("cache_write_1h_tokens", lambda t: t.tokens.cache_write_1h),
     ("total_tokens", lambda t: t.tokens.total),
     ("cost_pusd", lambda t: t.cost_pusd),
 )
@@ -161,7 +162,10 @@ def rollup_pk(granularity: Granularity, period: str) -> str:
 
 
 def rollup_sk(key: RollupKey) -> str:
-    return f"{key.tenant_id}#{key.profile}#{key.model_id}"
+    """``tenant#profile#model``, and ``#tier`` for a tier other than the default (rows written
+    before tiers were priced are the default tier's, under the same key)."""
+    base = f"{key.tenant_id}#{key.profile}#{key.model_id}"
+    return base if key.tier == "default" else f"{base}#{key.tier}"
 
 
 @dataclass(frozen=True)
@@ -177,12 +181,14 @@ class TrendRow:
             str(item["tenant_id"]),
             str(item["profile"]),
             str(item["model_id"]),
+            str(item.get("tier", "default")),
         )
         tokens = TokenCounts(
             int(item.get("input_tokens", 0)),
             int(item.get("output_tokens", 0)),
             int(item.get("cache_read_tokens", 0)),
             int(item.get("cache_write_tokens", 0)),
+            int(item.get("cache_write_1h_tokens", 0)),
         )
         return cls(key, Totals(int(item.get("requests", 0)), tokens, int(item.get("cost_pusd", 0))))
 
@@ -348,9 +354,11 @@ class DynamoTrendStore:
             "tenant_id": key.tenant_id,
             "profile": key.profile,
             "model_id": key.model_id,
+            "tier": key.tier,
             "granularity": str(key.granularity),
             "period": key.period,
-            "tenant_sk": f"{key.granularity}#{key.period}#{key.profile}#{key.model_id}",
+            "tenant_sk": f"{key.granularity}#{key.period}#{key.profile}#{key.model_id}"
+            + ("" if key.tier == "default" else f"#{key.tier}"),
             "updated_at": iso_utc(now),
         }
         for index, (attr, value) in enumerate(labels.items()):

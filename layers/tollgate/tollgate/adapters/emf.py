@@ -12,7 +12,14 @@ from aws_lambda_powertools.metrics import EphemeralMetrics
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from tollgate.rollup import MetricKey, Totals
-from tollgate.telemetry import UNITS, metric_values, profile_dimensions, tenant_dimensions
+from tollgate.telemetry import (
+    TIER_METRICS,
+    UNITS,
+    metric_values,
+    profile_dimensions,
+    tenant_dimensions,
+    tier_dimensions,
+)
 
 
 class MetricsDisabledError(RuntimeError):
@@ -42,3 +49,11 @@ class EmfMetricsSink:
                 metrics.add_metric(name=str(metric), unit=UNITS[metric], value=amount)
             metrics.set_timestamp(key.minute)
             metrics.flush_metrics()
+            by_tier = EphemeralMetrics(namespace=self._namespace, service="")
+            for name, value in tier_dimensions(key.tenant_id, key.tier).items():
+                by_tier.add_dimension(name=name, value=value)
+            values = metric_values(totals)
+            for metric in TIER_METRICS:
+                by_tier.add_metric(name=str(metric), unit=UNITS[metric], value=values[metric])
+            by_tier.set_timestamp(key.minute)
+            by_tier.flush_metrics()

@@ -23,12 +23,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from aws_lambda_powertools import Logger
 
 from tollgate.budget import GATEWAY_BUDGET, Deadline, TimeoutBudget
-from tollgate.config import ConfigBundle, ResolvedProfile
+from tollgate.config import TIERS, ConfigBundle, Latency, ResolvedProfile, Tier
 from tollgate.errors import (
     AccessDenied,
     BadRequest,
@@ -39,7 +39,7 @@ from tollgate.errors import (
     names_a_missing_model,
 )
 from tollgate.ports import MeteringFallback, ModelClient, ProfileDirectory, UsageStore
-from tollgate.pricing import PriceBook, PriceNotFoundError, TokenCounts
+from tollgate.pricing import Price, PriceBook, PriceNotFoundError, Served, TokenCounts
 from tollgate.telemetry import METERING_LOG_KEY, MeteringOutcome
 from tollgate.usage import Route, UsageRecord
 
@@ -65,16 +65,97 @@ class Answer:
 
 
 def tokens_of(response: Mapping[str, Any]) -> TokenCounts:
+    """The tokens of a Converse response, cache writes split by TTL.
+
+    ``usage.cacheDetails`` lists the cache writes by TTL ("1h", "5m"). The 1-hour writes are
+    those it lists with ttl 1h; every other cache-write token is a 5-minute write (Bedrock's
+    default TTL). Should the list add up to more than ``cacheWriteInputTokens``, the list is
+    taken (never fewer tokens than Bedrock itemised).
+    """
     usage = response.get("usage") or {}
     try:
+        details = usage.get("cacheDetails") or []
+        by_ttl = {"5m": 0, "1h": 0}
+        for detail in details:
+            ttl = str(detail["ttl"])
+            if ttl not in by_ttl:
+                raise ValueError(f"cache TTL {ttl!r} is not one Tollgate prices")
+            by_ttl[ttl] += int(detail["inputTokens"])
+        written = max(int(usage.get("cacheWriteInputTokens", 0) or 0), by_ttl["5m"] + by_ttl["1h"])
         return TokenCounts(
             input=int(usage.get("inputTokens", 0)),
             output=int(usage.get("outputTokens", 0)),
             cache_read=int(usage.get("cacheReadInputTokens", 0) or 0),
-            cache_write=int(usage.get("cacheWriteInputTokens", 0) or 0),
+            cache_write=written - by_ttl["1h"],
+            cache_write_1h=by_ttl["1h"],
         )
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, KeyError) as exc:
         raise InternalError(f"Bedrock returned unusable usage figures: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Requested:
+    """What a Converse request asks Bedrock for beyond the defaults."""
+
+    tier: str = "default"
+    latency: str = "standard"
+    cache_ttls: frozenset[str] = frozenset()
+
+
+def _cache_points(blocks: Any) -> list[Mapping[str, Any]]:
+    if not isinstance(blocks, list):
+        return []
+    return [b["cachePoint"] for b in blocks if isinstance(b, Mapping) and isinstance(b.get("cachePoint"), Mapping)]
+
+
+def requested_of(params: Mapping[str, Any]) -> Requested:
+    """The tier, latency mode and cache TTLs a (validated) Converse request asks for."""
+    points = _cache_points(params.get("system"))
+    for message in params.get("messages") or []:
+        points += _cache_points(message.get("content") if isinstance(message, Mapping) else None)
+    points += _cache_points((params.get("toolConfig") or {}).get("tools"))
+    return Requested(
+        tier=str((params.get("serviceTier") or {}).get("type", "default")),
+        latency=str((params.get("performanceConfig") or {}).get("latency", "standard")),
+        cache_ttls=frozenset(str(point.get("ttl", "5m")) for point in points),
+    )
+
+
+def served_of(response: Mapping[str, Any], requested: Requested) -> Served:
+    """How Bedrock served the call, from its answer; what was asked for where the answer is silent.
+
+    (A missing serviceTier or performanceConfig in the answer is charged as requested: never less.)
+    """
+    tier = (response.get("serviceTier") or {}).get("type") or requested.tier
+    latency = (response.get("performanceConfig") or {}).get("latency") or requested.latency
+    if tier not in TIERS or latency not in ("standard", "optimized"):
+        # Billed already: never drop the record. What was asked for is allowed, hence priced.
+        logger.warning("Bedrock answered with an unknown tier or latency", extra={"tier": tier, "latency": latency})
+        tier, latency = requested.tier, requested.latency
+    return Served(tier=cast(Tier, tier), latency=cast(Latency, latency))
+
+
+def refuse_what_is_not_allowed(profile: ResolvedProfile, requested: Requested) -> None:
+    """A ValidationException, before Bedrock is called, for an option the profile does not allow."""
+    allow = profile.allow
+    place = f"config.json profiles.{profile.name}.allow"
+    if requested.tier not in allow.tiers:
+        raise BadRequest(
+            f"profile {profile.name} does not allow serviceTier {requested.tier!r} (allowed: "
+            f"{', '.join(allow.tiers)}); nothing was charged. An administrator can allow it in {place}.tiers"
+        )
+    if requested.latency not in allow.latency:
+        raise BadRequest(
+            f"profile {profile.name} does not allow performanceConfig latency {requested.latency!r} (allowed: "
+            f"{', '.join(allow.latency)}); nothing was charged. An administrator can allow it in {place}.latency"
+        )
+    refused = sorted(requested.cache_ttls - set(allow.cache_ttls))
+    if refused:
+        raise BadRequest(
+            f"profile {profile.name} does not allow cachePoint ttl {', '.join(map(repr, refused))} (allowed: "
+            f"{', '.join(allow.cache_ttls)}); nothing was charged. An administrator can allow it in "
+            f"{place}.cache_ttls"
+        )
 
 
 def parse_tag_selector(raw: str) -> dict[str, str]:
@@ -111,7 +192,11 @@ class GatewayService:
         self._bundle = bundle
         self._budget = budget
         self._sleep = sleep
-        self._prices = PriceBook(bundle.catalog)
+        if bundle.region is None:
+            raise ValueError(
+                "the gateway needs the configuration checked for its region: ConfigBundle.load_dir(..., region=)"
+            )
+        self._prices = PriceBook(bundle.catalog, bundle.region)
         self._directory = directory
         self._model = model
         self._usage = usage
@@ -236,12 +321,22 @@ class GatewayService:
         deadline: Deadline | None = None,
     ) -> Answer:
         deadline = deadline or self.deadline(self._monotonic())
+        requested = requested_of(params)
+        refuse_what_is_not_allowed(profile, requested)
         self._refuse_while_metering_is_down()
         requested_at = self._clock()
         try:
-            price = self._prices.price(profile.model_id, profile.scope, requested_at)
+            # Never serve usage we cannot price: the rates of what was asked for must exist now.
+            asked = self._prices.price(
+                profile.model_id, profile.scope, requested_at, tier=requested.tier, latency=requested.latency
+            )
         except PriceNotFoundError as exc:
-            # Never serve usage we cannot price: refuse before Bedrock is called.
+            if not self._prices.offers(profile.model_id, profile.scope, tier=requested.tier, latency=requested.latency):
+                # Each option is allowed, but not the two together (config check prices each alone).
+                raise BadRequest(
+                    f"profile {profile.name} offers serviceTier {requested.tier!r} and latency "
+                    f"{requested.latency!r}, but not both in one request; ask for one (nothing was charged)"
+                ) from exc
             logger.error("no price for profile", extra={"profile": profile.name, "error": str(exc)})
             raise InternalError(f"profile {profile.name!r} cannot be priced right now; nothing was charged") from exc
         arn = self._provisioned_arn(profile)
@@ -260,6 +355,7 @@ class GatewayService:
                 f"profile {profile.name!r} is being re-provisioned; retry shortly (nothing was charged)"
             ) from exc
 
+        tokens = tokens_of(response)
         record = UsageRecord.charge(
             request_id=request_id,
             tenant_id=caller.tenant_id,
@@ -267,8 +363,8 @@ class GatewayService:
             route=route,
             key_id=caller.key_id,
             requested_at=requested_at,
-            tokens=tokens_of(response),
-            price=price,
+            tokens=tokens,
+            price=self._served_price(profile, requested_at, tokens, served_of(response, requested), asked),
             latency_ms=latency_ms,
             stop_reason=str(response.get("stopReason", "")),
             retention_days=self._retention_days,
@@ -286,6 +382,28 @@ class GatewayService:
             },
         )
         return Answer(record=record, response=response)
+
+    def _served_price(
+        self, profile: ResolvedProfile, at: datetime, tokens: TokenCounts, served: Served, asked: Price
+    ) -> Price:
+        """The rates of what Bedrock served (tier, latency, long context); what was asked for if unpriced."""
+        try:
+            return self._prices.charge(profile.model_id, profile.scope, at, tokens, served)
+        except PriceNotFoundError as exc:
+            # Bedrock served something models.json has no rates for (config check requires rates for
+            # everything a profile allows): charge what was asked for, at its context, and say so.
+            context = "long" if self._prices.long_context(profile.model_id, tokens) else asked.context
+            try:
+                fallback = self._prices.price(
+                    profile.model_id, profile.scope, at, tier=asked.tier, context=context, latency=asked.latency
+                )
+            except PriceNotFoundError:
+                fallback = asked
+            logger.warning(
+                "served with unpriced options: charged as requested",
+                extra={"profile": profile.name, "served": [served.tier, served.latency], "error": str(exc)},
+            )
+            return fallback
 
     # -- metering --------------------------------------------------------------------------------
 
