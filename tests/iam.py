@@ -27,6 +27,8 @@ PHYSICAL = {
     "TrendTable": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{STACK}-trends",
     "AlertTopic": f"arn:aws:sns:{REGION}:{ACCOUNT}:{STACK}-alerts",
     "AggregationFailureQueue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{STACK}-failures",
+    "MeteringFallbackQueue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{STACK}-metering-fallback",
+    "MeteringDeadLetterQueue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{STACK}-metering-dlq",
     "ArtifactsBucket": f"arn:aws:s3:::{STACK}-artifacts",
 }
 Context = Mapping[str, str | Sequence[str]]

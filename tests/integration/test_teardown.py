@@ -34,8 +34,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     server.start()
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{server._server.server_port}")
     monkeypatch.setenv("SAM_CLI_TELEMETRY", "0")
-    clients = {n: boto3.client(n, region_name=REGION) for n in ("s3", "cloudformation", "cloudwatch", "dynamodb",
-                                                                  "lambda", "iam")}  # fmt: skip
+    services = ("s3", "cloudformation", "cloudwatch", "dynamodb", "logs", "lambda", "iam")
+    clients = {n: boto3.client(n, region_name=REGION) for n in services}
     yield clients
     server.stop()
 
