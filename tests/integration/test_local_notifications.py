@@ -26,7 +26,7 @@ from tollgate_local.stack import LocalStack
 
 from tests.integration.conftest import load_event
 
-# moto's CloudFormation warns of the resource types it skips; the local stack handles them (tollgate_local.cloudformation)
+# moto's CloudFormation warns of the types it skips; the local stack handles them (tollgate_local.cloudformation)
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS::")
 ALARMS_AT_START = 20  # 3 per profile of config.json, AggregationFailureAlarm, NotificationFailureAlarm
 
