@@ -24,10 +24,17 @@ class Sizes:
     http_requests: int
     propagation_samples: int
     cold_start_samples: int
+    alarm_rounds: int  # rounds of threshold bursts, one per profile each, at other seconds of the minute
 
 
-FULL = Sizes(gateway_requests=200, aggregator_repeats=3, http_requests=50, propagation_samples=5, cold_start_samples=7)
-QUICK = Sizes(gateway_requests=30, aggregator_repeats=1, http_requests=10, propagation_samples=3, cold_start_samples=3)
+FULL = Sizes(
+    gateway_requests=200, aggregator_repeats=3, http_requests=50, propagation_samples=5, cold_start_samples=7,
+    alarm_rounds=2,
+)  # fmt: skip
+QUICK = Sizes(
+    gateway_requests=30, aggregator_repeats=1, http_requests=10, propagation_samples=3, cold_start_samples=3,
+    alarm_rounds=1,
+)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     with in_process_stack() as stack:
         print(render_gateway(measure_gateway(stack, sizes.gateway_requests)), flush=True)
         print(render_aggregator(measure_aggregator(stack, sizes.aggregator_repeats)), flush=True)
-    print(render_local(measure_local(sizes.http_requests, sizes.propagation_samples)), flush=True)
+    print(render_local(measure_local(sizes.http_requests, sizes.propagation_samples, sizes.alarm_rounds)), flush=True)
     print(f"\n(benchmarks took {time.monotonic() - started:.0f} s)")
     return 0
 

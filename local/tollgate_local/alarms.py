@@ -19,7 +19,10 @@ Where this differs from CloudWatch, by choice or because AWS does not document t
   the start of the evaluation minute) and waits for late data. The lag is what stands in
   for that wait: a metric stamped 12:00:55 that reaches CloudWatch at 12:01:05 (the
   stream's batching window, then the aggregator) is still judged with its own minute,
-  which stays the newest period until 12:01:15. As in CloudWatch, periods of 60 s and
+  which stays the newest period until 12:01:15. The other side of it: a running minute is
+  judged only from 15 s into it, so a burst in its first seconds alarms at about :15 plus
+  the next evaluation, later ones a batching window and an evaluation after they cross
+  (`make bench` measures the range). As in CloudWatch, periods of 60 s and
   more slide by whole minutes (a 300 s period evaluated at 12:15:30 covers 12:11-12:16);
   shorter, high-resolution periods are aligned to themselves. A partial period can only
   under-report Sum and SampleCount, so "greater than" alarms on them never fire early,

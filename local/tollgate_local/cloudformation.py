@@ -7,6 +7,10 @@ What moto cannot do is left out and said so, never quietly copied by hand:
   the API from the same template section;
 * the stream's event source mapping: moto would try to run the function in Docker and clear
   the stream; tollgate_local.esm polls the stream with the template's settings instead;
+* a function's SNS subscription (SAM's SNS event) and its asynchronous invocation settings
+  (``AWS::Lambda::EventInvokeConfig``): moto would run the function in Docker, or skip them;
+  tollgate_local.sns_lambda subscribes an HTTP endpoint instead and invokes the function with
+  the template's retries and on-failure destination;
 * the provisioning custom resource: its function runs in-process (tollgate_local.stack) with
   the properties the template gives it, resolved here;
 * ``AWS::CloudWatch::Alarm`` resources, which moto's CloudFormation skips: they are put with
@@ -43,7 +47,13 @@ from tollgate_local.template import load_template
 #: What moto's CloudFormation says about the resource types it skips, all handled above.
 MOTO_SKIPS = ("AWS::CloudWatch::Alarm", "AWS::Logs::MetricFilter", "AWS::S3::BucketPolicy")
 #: Resource types the local stack does not hand to moto (see the module docstring).
-LEFT_OUT = ("AWS::ApiGateway::", "AWS::Lambda::EventSourceMapping", "Custom::")
+LEFT_OUT = (
+    "AWS::ApiGateway::",
+    "AWS::Lambda::EventSourceMapping",
+    "AWS::SNS::Subscription",
+    "AWS::Lambda::EventInvokeConfig",
+    "Custom::",
+)
 CODE_BUCKET = "tollgate-local-code"
 CODE_KEY = "placeholder.zip"
 _SUB_NAME = re.compile(r"\$\{([^}!]+)\}")

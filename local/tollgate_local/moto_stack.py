@@ -1,7 +1,7 @@
 """The stack's data resources in an in-process moto (``mock_aws``), provisioned from config.json.
 
 What the integration tests and the in-process benchmarks both stand on: the tables and queues of
-template.yaml, the alarm topic and artifacts bucket, then the production provisioner (as the
+template.yaml, the alarm and admin topics and the artifacts bucket, then the production provisioner (as the
 custom resource's function wires it) creating the inference profiles, alarms and dashboard.
 The functions' settings (table names, stack, namespace) are read from the environment, so
 set them first.
@@ -37,7 +37,9 @@ def provision_in_moto(
     The metering queues are made by :func:`metering_queues` (their URLs go into the gateway's
     METERING_FALLBACK_QUEUE_URL before it starts)."""
     create_tables(boto3.client("dynamodb", region_name=region), dict(tables))
-    topic_arn = boto3.client("sns", region_name=region).create_topic(Name=f"{stack}-alerts")["TopicArn"]
+    sns = boto3.client("sns", region_name=region)
+    topic_arn = sns.create_topic(Name=f"{stack}-alerts")["TopicArn"]
+    admin_topic_arn = sns.create_topic(Name=f"{stack}-admin")["TopicArn"]
     boto3.client("s3", region_name=region).create_bucket(Bucket=f"{stack}-artifacts")
     targets = Targets(
         stack=stack,
@@ -47,6 +49,7 @@ def provision_in_moto(
         topic_arn=topic_arn,
         dashboard_name=f"{stack}-tollgate",
         artifacts_bucket=f"{stack}-artifacts",
+        admin_topic_arn=admin_topic_arn,
     )
     provisioner(ProvisionerSettings.from_env()).reconcile(bundle, targets)
     return targets

@@ -186,7 +186,14 @@ class LocalFunction:
         self._timeout = timeout
         self._lock = threading.Lock()
         self._router = install_router()
+        self._directory = directory
         self._module: ModuleType = load_handler_module(directory)
+
+    def new_container(self) -> None:
+        """What Lambda does after a configuration change: the next invocation runs in a fresh container
+        (the handler module imported anew, so its cached clients and settings are read again)."""
+        with self._lock:
+            self._module = load_handler_module(self._directory)
 
     def new_context(self) -> LocalLambdaContext:
         """The context Lambda gives one invocation of this function (a new aws_request_id each time)."""

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tollgate.alarms import alarm_arn, alarms_for
 from tollgate.config import ConfigBundle
 from tollgate.keys import KeyStatus, TenantKey, hash_key
 from tollgate.pricing import PriceBook, TokenCounts
@@ -23,6 +24,7 @@ from tollgate.usage import UsageRecord
 
 from tollgate_local.apigw import ACCOUNT_ID, dumps, proxy_event, token_authorizer_event
 from tollgate_local.queues import new_message_record
+from tollgate_local.sns_lambda import sns_event
 from tollgate_local.streams import insert_record
 from tollgate_local.template import REPO_ROOT
 
@@ -37,6 +39,7 @@ REGION = "us-east-1"
 STACK = "tollgate"
 AT = datetime(2026, 11, 26, 16, 30, 5, 123000, tzinfo=UTC)
 FALLBACK_QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:tollgate-MeteringFallbackQueue-4D5E6F"
+ALERT_TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{STACK}-AlertTopic-AbC123"
 STREAM_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/tollgate-UsageTable-1A2B3C/stream/2026-11-26T00:00:00.000"
 
 _HEADERS = {
@@ -79,7 +82,7 @@ def _api(
 def _usage(bundle: ConfigBundle, index: int, profile_name: str, tokens: TokenCounts) -> dict[str, Any]:
     profile = bundle.profile(profile_name)
     assert profile is not None
-    price = PriceBook(bundle.catalog).price(profile.model_id, profile.scope, AT)
+    price = PriceBook(bundle.catalog, REGION).price(profile.model_id, profile.scope, AT)
     record = UsageRecord.charge(
         request_id=f"sample-stream-{index:03d}",
         tenant_id=profile.tenant_id,
@@ -121,7 +124,8 @@ def _custom_resource(request_type: str, layer_version: int) -> dict[str, Any]:
         "Region": REGION,
         "AccountId": ACCOUNT_ID,
         "Namespace": "Tollgate",
-        "TopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{STACK}-AlertTopic-AbC123",
+        "TopicArn": ALERT_TOPIC,
+        "AdminTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{STACK}-AdminTopic-AbC123",
         "DashboardName": f"{STACK}-tollgate",
         "ArtifactsBucket": f"{STACK}-artifactsbucket-abc123",
         "ConfigLayerVersion": f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:layer:{STACK}-config:{layer_version}",
@@ -142,6 +146,62 @@ def _custom_resource(request_type: str, layer_version: int) -> dict[str, Any]:
     if request_type == "Update":
         event["OldResourceProperties"] = _custom_resource("Create", layer_version - 1)["ResourceProperties"]
     return event
+
+
+def _alarm_notification(bundle: ConfigBundle) -> dict[str, Any]:
+    """What the notifier gets from the alert topic: acme-chat's cost alarm going to ALARM, a minute after AT."""
+    profile = bundle.profile("acme-chat")
+    assert profile is not None
+    cost = alarms_for(profile, "Tollgate")[0]
+    changed = AT.replace(minute=AT.minute + 1, second=2, microsecond=310000)
+    window = AT.replace(minute=AT.minute - 4, second=0, microsecond=0)
+    reason = (
+        f"Threshold Crossed: 1 out of the last 1 datapoints [5.8124 ({window:%d/%m/%y %H:%M:%S})] was greater than "
+        f"the threshold ({cost.threshold}) (minimum 1 datapoint for OK -> ALARM transition)."
+    )
+    message = {
+        "AlarmName": cost.name,
+        "AlarmDescription": cost.description,
+        "AWSAccountId": ACCOUNT_ID,
+        "AlarmConfigurationUpdatedTimestamp": "2026-11-26T09:12:40.512+0000",
+        "NewStateValue": "ALARM",
+        "NewStateReason": reason,
+        "StateChangeTime": f"{changed:%Y-%m-%dT%H:%M:%S}.310+0000",
+        "Region": "US East (N. Virginia)",
+        "AlarmArn": alarm_arn(REGION, ACCOUNT_ID, cost.name),
+        "OldStateValue": "OK",
+        "OKActions": [ALERT_TOPIC],
+        "AlarmActions": [ALERT_TOPIC],
+        "InsufficientDataActions": [],
+        "Trigger": {
+            "MetricName": cost.metric.name,
+            "Namespace": cost.metric.namespace,
+            "StatisticType": "Statistic",
+            "Statistic": "SUM",
+            "Unit": None,
+            "Dimensions": [{"value": value, "name": name} for name, value in cost.metric.dimensions],
+            "Period": cost.period,
+            "EvaluationPeriods": cost.evaluation_periods,
+            "DatapointsToAlarm": cost.datapoints_to_alarm,
+            "ComparisonOperator": cost.comparison,
+            "Threshold": cost.threshold,
+            "TreatMissingData": cost.treat_missing_data,
+            "EvaluateLowSampleCountPercentile": "",
+        },
+    }
+    envelope = {
+        "Type": "Notification",
+        "MessageId": "5a0a8c1e-8f4b-5d2e-9c11-000000000001",
+        "TopicArn": ALERT_TOPIC,
+        "Subject": f'ALARM: "{cost.name}" in US East (N. Virginia)',
+        "Message": json.dumps(message, separators=(",", ":")),
+        "Timestamp": f"{changed:%Y-%m-%dT%H:%M:%S}.402Z",
+        "SignatureVersion": "1",
+        "Signature": "c2FtcGxl",
+        "SigningCertURL": f"https://sns.{REGION}.amazonaws.com/SimpleNotificationService-sample.pem",
+        "UnsubscribeURL": f"https://sns.{REGION}.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={ALERT_TOPIC}:sample",
+    }
+    return sns_event(envelope, f"{ALERT_TOPIC}:0b1c2d3e-0000-0000-0000-000000000000")
 
 
 def sample_events(bundle: ConfigBundle) -> dict[str, dict[str, Any]]:
@@ -244,6 +304,7 @@ def sample_events(bundle: ConfigBundle) -> dict[str, dict[str, Any]]:
     events["provisioner-create.json"] = _custom_resource("Create", 1)
     events["provisioner-update.json"] = _custom_resource("Update", 2)
     events["provisioner-delete.json"] = _custom_resource("Delete", 2)
+    events["notifier-alarm.json"] = _alarm_notification(bundle)
     return events
 
 

@@ -6,10 +6,11 @@ Started in this order, stopped in reverse:
 2. the stack from template.yaml on moto (tollgate_local.cloudformation), and the functions'
    environment read back from moto's Lambda, as Lambda would set it;
 3. the per-profile resources by the same provisioning code the custom resource runs;
-4. the admin's mailbox (SNS -> .eml), a key per tenant (and the key of events/), the stream
-   poller and the metering fallback queue's poller (the template's event source mappings), the
-   alarm evaluator and the API with its dashboard page. The functions' log lines go through the
-   template's metric filters.
+4. the admin's mailbox (SNS -> .eml, subscribed to the admin topic), a key per tenant (and the
+   key of events/), the stream poller and the metering fallback queue's poller (the template's
+   event source mappings), the functions subscribed to topics (the notifier, through
+   tollgate_local.sns_lambda), the API with its dashboard page, and the alarm evaluator. The
+   functions' log lines go through the template's metric filters.
 
 Everything it starts is written to ``.tollgate/local.json`` (PRODUCT.md's format); the
 functions' variables for ``sam local invoke`` to ``.tollgate/sam-env*.json`` (tollgate_local.sam_local).
@@ -35,7 +36,7 @@ from tollgate.adapters import aws_client
 from tollgate.adapters.dynamodb import DynamoKeyStore
 from tollgate.config import ConfigBundle
 from tollgate.keys import issue_key
-from tollgate.provisioning import targets_from
+from tollgate.provisioning import Targets, targets_from
 from tollgate.settings import ProvisionerSettings
 from tollgate.wiring import provisioner
 
@@ -51,6 +52,7 @@ from tollgate_local.queues import QueueMapping, QueueMappingSettings
 from tollgate_local.runtime import LocalFunction, LogSink, install_router
 from tollgate_local.sam_local import write_env_files
 from tollgate_local.sample_events import SAMPLE_TENANT, sample_key_record
+from tollgate_local.sns_lambda import RETRY_DELAYS, AsyncInvoker, InvokeConfig, SnsBridge, Subscriber, subscribers
 from tollgate_local.streams import StreamReader
 from tollgate_local.template import REPO_ROOT, load_template
 
@@ -60,8 +62,9 @@ STACK_NAME = "tollgate-local"
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 DEFAULT_PORT = 3000
-#: How often alarms are evaluated locally (CloudWatch evaluates about once a minute).
-ALARM_INTERVAL_SECONDS = float(os.environ.get("TOLLGATE_ALARM_INTERVAL", "5"))
+#: How often alarms are evaluated under `make local` (CloudWatch evaluates about once a minute).
+DEFAULT_ALARM_INTERVAL = 5.0
+ALARM_INTERVAL_SECONDS = float(os.environ.get("TOLLGATE_ALARM_INTERVAL", DEFAULT_ALARM_INTERVAL))
 
 
 class LocalStackError(RuntimeError):
@@ -90,6 +93,11 @@ class LocalStack:
     port: int = DEFAULT_PORT
     state_dir: Path | None = None
     alarm_interval: float = ALARM_INTERVAL_SECONDS
+    #: Waits between retries of a failed asynchronous invocation (Lambda's: about 1 and 2 minutes).
+    retry_delays: tuple[float, ...] = RETRY_DELAYS
+    #: The functions, warm, by logical name; and the asynchronous invokers of those subscribed to a topic.
+    functions: dict[str, LocalFunction] = field(default_factory=dict)
+    invokers: dict[str, AsyncInvoker] = field(default_factory=dict)
     _stops: list[Any] = field(default_factory=list)
 
     @property
@@ -129,19 +137,20 @@ class LocalStack:
         sam_env = write_env_files(self.state, variables, aws_url=aws_url, bedrock_url=standin_server.url)
         for path in sam_env.values():  # their ports die with this run, as local.json's do
             self._stops.append(lambda path=path: path.unlink(missing_ok=True))
-        summary, dashboard_name = self._provision(bundle, deployed)
+        summary, targets = self._provision(bundle, deployed)
 
         mailbox = Mailbox(self.state / "outbox")
         mailbox.start()
         self._stops.append(mailbox.stop)
-        topic = deployed.physical["AlertTopic"]
         clients["sns"].subscribe(
-            TopicArn=topic, Protocol="http", Endpoint=mailbox.url_for(bundle.config.admin_email)
+            TopicArn=targets.admin_topic, Protocol="http", Endpoint=mailbox.url_for(bundle.config.admin_email)
         )  # stands for the admin's email subscription, which moto accepts and never delivers
 
         keys = self._issue_keys(bundle, deployed)
         sam = load_template()
         sink = LogSink(self.state / "logs", clients["cloudwatch"], metric_filters_by_function(sam, deployed.resolve))
+        subscribed = subscribers(deployed.split.left_out)
+        subscribed_functions = [s.function for s in subscribed]
         functions = {
             logical: LocalFunction(
                 logical,
@@ -154,15 +163,20 @@ class LocalStack:
                     sam["Resources"][logical]["Properties"].get("Timeout", sam["Globals"]["Function"].get("Timeout", 3))
                 ),
             )
-            for logical in ("AuthorizerFunction", "GatewayFunction", "AggregatorFunction", "MeteringRecoveryFunction")
+            for logical in (
+                "AuthorizerFunction",
+                "GatewayFunction",
+                "AggregatorFunction",
+                "MeteringRecoveryFunction",
+                *subscribed_functions,
+            )
         }
+        self.functions = functions
         self._stream_mapping(clients, deployed, functions["AggregatorFunction"])  # runs until stop()
         self._queue_mappings(clients, deployed, functions)  # run until stop()
+        self._subscribe_functions(clients, deployed, subscribed, functions)
         evaluator = AlarmEvaluator(clients["cloudwatch"], clients["sns"], region=REGION, account_id=ACCOUNT_ID)
         publisher = _QueueMetrics(clients, deployed)
-        evaluator_thread = Ticker(self.alarm_interval, [publisher.publish, evaluator.evaluate], "tollgate-alarms")
-        evaluator_thread.start()
-        self._stops.append(evaluator_thread.stop)
 
         parameters = deployed.parameters
         api = LocalApi(
@@ -176,13 +190,20 @@ class LocalStack:
             port=self.port,
             extra_routes={
                 "/_local/dashboard": html(
-                    lambda: render_dashboard(clients["cloudwatch"], dashboard_name, alarm_states=evaluator.states())
+                    lambda: render_dashboard(
+                        clients["cloudwatch"], targets.dashboard_name, alarm_states=evaluator.states()
+                    )
                 ),
             },
         )
         server.start()
         self._stops.append(server.stop)
         api_url = f"{server.url}"
+        # What the notifier's mails link to and tell to run, here (read at its first invocation, below)
+        os.environ.update(DASHBOARD_URL=f"{api_url}/_local/dashboard", TOLLGATE_LOCAL="1")
+        evaluator_thread = Ticker(self.alarm_interval, [publisher.publish, evaluator.evaluate], "tollgate-alarms")
+        evaluator_thread.start()
+        self._stops.append(evaluator_thread.stop)
         state = {
             "api_url": api_url,
             "aws_endpoint_url": aws_url,
@@ -264,13 +285,47 @@ class LocalStack:
         os.environ["TOLLGATE_CONFIG_DIR"] = str(self.root)
         return by_function
 
-    def _provision(self, bundle: ConfigBundle, deployed: Deployed) -> tuple[str, str]:
+    def _provision(self, bundle: ConfigBundle, deployed: Deployed) -> tuple[str, Targets]:
         """What the custom resource does on Create, with its properties from the template."""
         (custom,) = [r for r in deployed.split.left_out.values() if r["Type"].startswith("Custom::")]
         properties = deployed.resolve({k: v for k, v in custom["Properties"].items() if k != "ServiceToken"})
         targets = targets_from(properties)
         report = provisioner(ProvisionerSettings.from_env()).reconcile(bundle, targets)
-        return report.summary(), targets.dashboard_name
+        return report.summary(), targets
+
+    def _subscribe_functions(
+        self,
+        clients: dict[str, Any],
+        deployed: Deployed,
+        subscribed: list[Subscriber],
+        functions: dict[str, LocalFunction],
+    ) -> None:
+        """The template's SNS subscriptions of functions, through the bridge (tollgate_local.sns_lambda)."""
+        if not subscribed:
+            return
+        bridge = SnsBridge()
+        bridge.start()
+        self._stops.append(bridge.stop)
+        for subscriber in subscribed:
+            config = InvokeConfig.of(subscriber.function, deployed.split.left_out)
+            invoker = AsyncInvoker(
+                functions[subscriber.function],
+                config,
+                sqs_client=clients["sqs"],
+                # a queue's physical id is its URL
+                queue_url=deployed.physical[config.on_failure_queue] if config.on_failure_queue else None,
+                retry_delays=self.retry_delays,
+            )
+            invoker.start()
+            self._stops.append(invoker.stop)
+            self.invokers[subscriber.function] = invoker
+            subscription = clients["sns"].subscribe(
+                TopicArn=deployed.physical[subscriber.topic],
+                Protocol="http",
+                Endpoint=bridge.url_for(subscriber.function),
+                ReturnSubscriptionArn=True,
+            )
+            bridge.route(subscriber.function, invoker, subscription["SubscriptionArn"])
 
     @staticmethod
     def _issue_keys(bundle: ConfigBundle, deployed: Deployed) -> dict[str, str]:

@@ -10,7 +10,9 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from urllib.parse import urlsplit
 import boto3
 import pytest
 from tollgate.adapters.dynamodb import DynamoTrendStore
+from tollgate.money import usd
 from tollgate.rollup import Granularity, period_of
 from tollgate_cli.load import Caller, bearer_token, bedrock_client, run_load, wait_for_rollups
 from tollgate_cli.main import main
@@ -185,22 +188,42 @@ def test_sam_local_invoke_gateway_with_the_converse_event_charges_make_locals_us
     assert record["key_id"]["S"] == "acmesample"
 
 
-def alarm_mails(outbox: Path, alarm: str) -> list[dict[str, Any]]:
-    """The alarm messages (the alarm.json attachment) mailed for ``alarm``, oldest first."""
+@dataclass(frozen=True)
+class Mail:
+    subject: str
+    text: str
+
+    @property
+    def transition(self) -> tuple[str, str]:
+        """(old state, new state), from the mail's 'Alarm <name> went OLD -> NEW at ...' line."""
+        found = re.search(r"^Alarm \S+ went (\w+) -> (\w+) at ", self.text, re.M)
+        assert found is not None, self.text
+        return found[1], found[2]
+
+    def amount(self, label: str) -> Decimal:
+        """The dollar amount on the money line that starts with ``label``."""
+        found = re.search(rf"^  {re.escape(label)}:\s+\$([0-9.]+)   \(", self.text, re.M)
+        assert found is not None, f"no amount for {label!r} in:\n{self.text}"
+        return Decimal(found[1])
+
+
+def alarm_mails(outbox: Path, alarm: str) -> list[Mail]:
+    """The mails about ``alarm`` (their subject names it, as CloudWatch's does), oldest first."""
     parser = BytesParser(policy=email.policy.default)
     found = []
     for path in sorted(outbox.glob("*.eml")):
         mail = parser.parsebytes(path.read_bytes())
-        for part in mail.iter_attachments():
-            if part.get_filename() == "alarm.json":
-                message = json.loads(part.get_content())
-                if message["AlarmName"] == alarm:
-                    found.append(message)
+        if f'"{alarm}"' in mail["Subject"]:
+            body = mail.get_body(("plain",))
+            assert body is not None
+            found.append(Mail(mail["Subject"], str(body.get_content()).replace("\r\n", "\n")))
     return found
 
 
-def test_a_burst_over_the_requests_per_minute_threshold_mails_one_alarm_then_one_ok(local: dict[str, Any]) -> None:
-    """initech-coder allows 20 requests a minute (config.json); 25 in one minute alarm once, then recover."""
+def test_a_burst_over_the_requests_per_minute_threshold_mails_one_alarm_in_words_then_one_ok(
+    local: dict[str, Any],
+) -> None:
+    """initech-coder allows 20 requests a minute (config.json); 21 in one minute alarm once, then recover."""
     alarm, outbox = "BedrockRequestsPerMinuteAlarm-initech-coder", local["dir"] / "outbox"
     wait_for(lambda: len(alarm_mails(outbox, alarm)) == 1, 30, "the first evaluation's OK mail")
     second = datetime.now(UTC).second
@@ -208,24 +231,45 @@ def test_a_burst_over_the_requests_per_minute_threshold_mails_one_alarm_then_one
         time.sleep((60 - second + 16) % 60)
     key = local["tenants"]["initech"]["api_key"]
     client = bedrock_client(local["api_url"], key, local["region"])
+    charged = Decimal(0)
     with bearer_token(key):
-        for sent in range(1, 26):
-            client.converse(modelId="initech-coder", messages=[{"role": "user", "content": [{"text": f"fix #{sent}"}]}])
-            if sent == 21:
-                crossed = time.monotonic()
+        for sent in range(1, 22):
+            answer = client.converse(
+                modelId="initech-coder", messages=[{"role": "user", "content": [{"text": f"fix #{sent}"}]}]
+            )
+            charged += Decimal(answer["ResponseMetadata"]["HTTPHeaders"]["x-tollgate-cost-usd"])
+    crossed = time.monotonic()
     wait_for(lambda: len(alarm_mails(outbox, alarm)) == 2, 40, "the ALARM mail")
     alarmed = time.monotonic()
     wait_for(lambda: len(alarm_mails(outbox, alarm)) == 3, 100, "the OK mail")
     recovered = time.monotonic()
     mails = alarm_mails(outbox, alarm)
-    assert [(m["OldStateValue"], m["NewStateValue"]) for m in mails] == [
-        ("INSUFFICIENT_DATA", "OK"),
-        ("OK", "ALARM"),
-        ("ALARM", "OK"),
-    ]
-    counted = re.match(r"Threshold Crossed: 1 out of the last 1 datapoints \[(\d+)\.0 \(", mails[1]["NewStateReason"])
-    assert counted is not None, mails[1]["NewStateReason"]
-    assert int(counted[1]) >= 25  # the burst, and any of the load test's calls in the same minute
+    assert [m.transition for m in mails] == [("INSUFFICIENT_DATA", "OK"), ("OK", "ALARM"), ("ALARM", "OK")]
+    assert [m.subject.split(":")[0] for m in mails] == ["OK", "ALARM", "OK"]
+
+    # The ALARM mail says whose, what crossed, and the money, exactly as the trend table has it
+    mail = mails[1]
+    headline = re.match(
+        r"Profile initech-coder of tenant Initech \(initech\) made (\d+) requests in the minute from \d\d:\d\d UTC, "
+        r"over its limit of 20 requests per minute\.\n",
+        mail.text,
+    )
+    assert headline is not None, mail.text
+    assert int(headline[1]) >= 21  # the burst, and any of the load test's calls in the same minute
+    day = period_of(Granularity.DAY, datetime.now(UTC))
+    rows = DynamoTrendStore(aws(local, "dynamodb"), local["resources"]["TrendTable"]).rows(Granularity.DAY, day)
+    # all 21 requests were rolled up before their metric could cross, and initech made none since
+    assert mail.amount(f"Initech (all profiles), {day} so far") == usd(
+        sum(r.totals.cost_pusd for r in rows if r.key.tenant_id == "initech")
+    )
+    assert mail.amount(f"initech-coder, {day} so far (UTC)") == usd(
+        sum(r.totals.cost_pusd for r in rows if r.key.profile == "initech-coder")
+    )
+    window = re.search(r"^  initech-coder, (\d\d:\d\d-\d\d:\d\d UTC):", mail.text, re.M)
+    assert window is not None
+    assert mail.amount(f"initech-coder, {window[1]}") >= charged  # the burst is in the last 5 minutes' cost
+    assert f"Dashboard: {local['dashboard_url']}\n" in mail.text
+    assert f"Detail:    tollgate report --period {day} --by profile --local\n" in mail.text
     print(f"\nthreshold crossed -> ALARM mail {alarmed - crossed:.1f} s, ALARM -> OK mail {recovered - alarmed:.1f} s")
 
 

@@ -181,6 +181,16 @@ def emf_datapoints(stdout: str) -> list[Datapoint]:
     return points
 
 
+def sums_by_dimension_set(points: list[Datapoint], name: str) -> dict[tuple[str, ...], Decimal]:
+    """A metric's total under each dimension set it is emitted with (each counts every request once)."""
+    sums: dict[tuple[str, ...], Decimal] = {}
+    for p in points:
+        if p.name == name:
+            names = tuple(n for n, _ in p.dimensions)
+            sums[names] = sums.get(names, Decimal(0)) + p.value
+    return sums
+
+
 def sum_of(points: list[Datapoint], name: str, dims: tuple[tuple[str, str], ...] | None = None) -> Decimal:
     return sum((p.value for p in points if p.name == name and (dims is None or p.dimensions == dims)), Decimal(0))
 

@@ -143,6 +143,7 @@ def test_provisioner_events_answer_cloudformation(stack: Stack, cfn_responses, r
     event["ResponseURL"] = cfn_responses.url
     event["ResourceProperties"] |= {
         "TopicArn": stack.targets.topic_arn,
+        "AdminTopicArn": stack.targets.admin_topic_arn,
         "StackName": stack.targets.stack,
         "ArtifactsBucket": stack.targets.artifacts_bucket,
     }

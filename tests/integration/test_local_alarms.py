@@ -2,7 +2,9 @@
 
 moto runs as a server (ThreadedMotoServer); the admin's address is an HTTP subscription to
 the Mailbox, so every alarm notification goes evaluator -> SNS publish -> moto -> HTTP POST
--> .eml file, the way local mode runs it.
+-> .eml file, the way local mode runs it for an alarm that publishes to the admin topic
+directly (NotificationFailureAlarm: CloudWatch's own mail). The other alarms go through the
+notifier first: tests/integration/test_local_notifications.py and the e2e tests.
 """
 
 from __future__ import annotations

@@ -821,19 +821,19 @@ def _region_check(
         contexts = ("standard", "long") if model.long_context_above is not None else ("standard",)
         # Each allowed tier at standard latency, and each allowed latency at the default tier (a
         # request combining two non-defaults is refused at the gateway unless that is priced too).
-        ways = {(t, "standard") for t in allow.tiers if t in model.tiers} | {
+        ways: set[tuple[str, str]] = {(t, "standard") for t in allow.tiers if t in model.tiers} | {
             ("default", x) for x in allow.latency if x == "standard" or model.latency_optimized
         }
-        for tier, latency in sorted(ways):
+        for way_tier, way_latency in sorted(ways):
             for context in contexts:
-                if not any(r.tier == tier and r.latency == latency and r.context == context for r in here):
-                    way = (tier, context, latency)
+                if not any(r.tier == way_tier and r.latency == way_latency and r.context == context for r in here):
+                    way = (way_tier, context, way_latency)
                     wanted = scope if way == ("default", "standard", "standard") else f"{scope} {'/'.join(way)}"
                     elsewhere = sorted(
                         {
                             "every region" if catalog.regions_of(r) is None else ",".join(r.regions)
                             for r in model.prices
-                            if r.dimensions == (scope, tier, context, latency)
+                            if r.dimensions == (scope, way_tier, context, way_latency)
                         }
                     )
                     problems.append(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from tollgate.keys import TenantKey
-from tollgate.rollup import MetricKey, Totals
+from tollgate.rollup import Granularity, MetricKey, RollupKey, Totals
+from tollgate.telemetry import MetricRef
 from tollgate.usage import UsageRecord
 
 
@@ -86,3 +88,21 @@ class TrendStore(Protocol):
 
 class MetricsSink(Protocol):
     def emit(self, buckets: Mapping[MetricKey, Totals]) -> None: ...
+
+
+class TenantRollups(Protocol):
+    def tenant_totals(self, granularity: Granularity, period: str, tenant_id: str) -> dict[RollupKey, Totals]:
+        """One tenant's rollup rows of one period (exact), read consistently."""
+        ...
+
+
+class MetricReader(Protocol):
+    def sum(self, metric: MetricRef, start: datetime, end: datetime) -> float:
+        """The Sum of a metric from ``start`` to ``end`` (0.0 when nothing was emitted)."""
+        ...
+
+
+class Publisher(Protocol):
+    def publish(self, subject: str | None, message: str) -> str:
+        """Publish to the topic; the message id. Raises when the topic did not take it."""
+        ...

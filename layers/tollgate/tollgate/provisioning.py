@@ -75,10 +75,16 @@ class Targets:
     dashboard_name: str
     #: Where a snapshot of every applied configuration is kept ("" for none).
     artifacts_bucket: str = ""
+    #: The topic the admin's e-mail is subscribed to ("": topic_arn, as before AdminTopic existed).
+    admin_topic_arn: str = ""
 
     @property
     def stack_tag(self) -> tuple[str, str]:
         return (STACK_TAG, self.stack)
+
+    @property
+    def admin_topic(self) -> str:
+        return self.admin_topic_arn or self.topic_arn
 
 
 @dataclass
@@ -330,19 +336,39 @@ class Provisioner:
     # -- notifications ---------------------------------------------------------------------
 
     def _ensure_admin_email(self, email: str, targets: Targets, report: Report) -> None:
-        subscriptions = self._email_subscriptions(targets.topic_arn)
+        """Subscribe ``email`` to the admin topic, and retire the subscriptions this stack made before.
+
+        Those are the previous address (as before), and the address on the alert topic, where it was
+        subscribed before the admin topic existed (state without "topic"). A retired subscription of
+        the same address is removed only once its replacement is confirmed: until the admin clicks
+        the link AWS mails, the old one is all that reaches them.
+        """
+        topic = targets.admin_topic
+        subscriptions = self._email_subscriptions(topic)
         if email not in subscriptions:
-            self._sns.subscribe(
-                TopicArn=targets.topic_arn, Protocol="email", Endpoint=email, ReturnSubscriptionArn=True
-            )
+            self._sns.subscribe(TopicArn=topic, Protocol="email", Endpoint=email, ReturnSubscriptionArn=True)
             report.created.append(f"email subscription {email} (confirm it from the mail AWS sends)")
-        previous = (self._registry.get_state("admin_email") or {}).get("email")
-        old_arn = subscriptions.get(previous or "")
-        if previous and previous != email and old_arn and old_arn.startswith("arn:"):
-            # A pending confirmation cannot be removed; AWS drops it after three days.
-            self._sns.unsubscribe(SubscriptionArn=old_arn)
-            report.deleted.append(f"email subscription {previous}")
-        self._registry.put_state("admin_email", {"email": email})
+            subscriptions = self._email_subscriptions(topic)
+        confirmed = subscriptions.get(email, "").startswith("arn:")
+        state = self._registry.get_state("admin_email") or {}
+        managed = [(str(state["email"]), str(state.get("topic") or targets.topic_arn))] if state.get("email") else []
+        managed += [(str(e), str(t)) for e, t in state.get("retiring", [])]
+        retiring: list[list[str]] = []
+        for old_email, old_topic in dict.fromkeys(managed):
+            if (old_email, old_topic) == (email, topic):
+                continue
+            if old_email == email and not confirmed:
+                retiring.append([old_email, old_topic])
+                continue
+            old_arn = (subscriptions if old_topic == topic else self._email_subscriptions(old_topic)).get(old_email)
+            if old_arn and old_arn.startswith("arn:"):
+                # A pending confirmation cannot be removed; AWS drops it after three days.
+                self._sns.unsubscribe(SubscriptionArn=old_arn)
+                moved = "" if old_topic == topic else " (on the alarm topic, before the admin topic)"
+                report.deleted.append(f"email subscription {old_email}{moved}")
+        if retiring:
+            report.unchanged.append(f"email subscription {email} on the old topic, until the new one is confirmed")
+        self._registry.put_state("admin_email", {"email": email, "topic": topic, "retiring": retiring})
 
     def _email_subscriptions(self, topic_arn: str) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -403,4 +429,6 @@ def targets_from(properties: Mapping[str, Any]) -> Targets:
         topic_arn=str(properties["TopicArn"]),
         dashboard_name=str(properties["DashboardName"]),
         artifacts_bucket=str(properties.get("ArtifactsBucket", "")),
+        # Absent in the properties of stacks deployed before AdminTopic (e.g. during their rollback).
+        admin_topic_arn=str(properties.get("AdminTopicArn") or ""),
     )

@@ -90,3 +90,13 @@ class AggregatorSettings(_Settings):
 class ProvisionerSettings(_Settings):
     tenant_table: str = Field(alias="TENANT_TABLE", min_length=1)
     namespace: str = Field(alias="METRICS_NAMESPACE", default=DEFAULT_NAMESPACE, min_length=1)
+
+
+class NotifierSettings(_Settings):
+    #: The topic the admin's e-mail is subscribed to (the alarms' own topic is AlertTopic).
+    admin_topic_arn: str = Field(alias="ADMIN_TOPIC_ARN", min_length=1)
+    trend_table: str = Field(alias="TREND_TABLE", min_length=1)
+    namespace: str = Field(alias="METRICS_NAMESPACE", default=DEFAULT_NAMESPACE, min_length=1)
+    dashboard_url: str = Field(alias="DASHBOARD_URL", min_length=1)
+    #: Set by `tollgate local`: commands in the mail then say --local instead of --stack/--region.
+    local: bool = Field(alias="TOLLGATE_LOCAL", default=False)

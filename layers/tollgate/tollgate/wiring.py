@@ -10,6 +10,7 @@ from typing import Any
 
 from tollgate.adapters import aws_client
 from tollgate.adapters.bedrock import BedrockModelClient, BedrockProfiles
+from tollgate.adapters.cloudwatch import CloudWatchMetricReader
 from tollgate.adapters.dynamodb import (
     CachedProfileDirectory,
     DynamoKeyStore,
@@ -19,19 +20,23 @@ from tollgate.adapters.dynamodb import (
 )
 from tollgate.adapters.emf import EmfMetricsSink
 from tollgate.adapters.lambda_layer import bundle_from_layer
+from tollgate.adapters.sns import SnsPublisher
 from tollgate.adapters.sqs import SqsMeteringFallback
 from tollgate.budget import ClientLimits
 from tollgate.config import ConfigBundle
+from tollgate.notifications import Deployment
 from tollgate.provisioning import Provisioner
 from tollgate.services.aggregator import AggregatorService
 from tollgate.services.authorizer import AuthorizerService
 from tollgate.services.gateway import GatewayService
 from tollgate.services.metering import MeteringRecoveryService
+from tollgate.services.notifier import NotifierService
 from tollgate.settings import (
     AggregatorSettings,
     AuthorizerSettings,
     GatewaySettings,
     MeteringRecoverySettings,
+    NotifierSettings,
     ProvisionerSettings,
 )
 
@@ -104,3 +109,17 @@ def provisioner(settings: ProvisionerSettings) -> Provisioner:
 
 def config_from_layer(settings: ProvisionerSettings, layer_version_arn: str) -> ConfigBundle:
     return bundle_from_layer(aws_client("lambda", settings.region), layer_version_arn)
+
+
+def notifier_service() -> NotifierService:
+    settings = NotifierSettings.from_env()
+    # Lookups are extras in a mail that must go out: short timeouts, one retry.
+    lookup = ClientLimits(connect_seconds=3, read_seconds=5, attempts=2)
+    return NotifierService(
+        config=lambda: ConfigBundle.load_dir(settings.config_dir),
+        rollups=DynamoTrendStore(aws_client("dynamodb", settings.region, limits=lookup), settings.trend_table),
+        metrics=CloudWatchMetricReader(aws_client("cloudwatch", settings.region, limits=lookup)),
+        admin=SnsPublisher(aws_client("sns", settings.region), settings.admin_topic_arn),
+        deployment=Deployment(settings.stack_name, settings.region, settings.dashboard_url, local=settings.local),
+        namespace=settings.namespace,
+    )

@@ -1,13 +1,15 @@
-"""Metrics out through PutMetricData: for what runs outside Lambda (``tollgate redrive``).
+"""CloudWatch metrics: reads (the notifier), and writes for what runs outside Lambda (``tollgate redrive``).
 
-The aggregator emits through EMF (tollgate.adapters.emf); this sink writes the very same
-datapoints (names, dimension sets, units, values from tollgate.telemetry, stamped with the
+The aggregator emits through EMF (tollgate.adapters.emf); CloudWatchMetricsSink writes the very
+same datapoints (names, dimension sets, units, values from tollgate.telemetry, stamped with the
 request minute) with direct calls, which is what CloudWatch Logs makes of the EMF documents.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from tollgate.rollup import MetricKey, Totals
@@ -15,6 +17,7 @@ from tollgate.telemetry import (
     TIER_METRICS,
     UNITS,
     MetricName,
+    MetricRef,
     metric_values,
     profile_dimensions,
     tenant_dimensions,
@@ -58,3 +61,24 @@ class CloudWatchMetricsSink:
         datums = metric_datums(buckets)
         for start in range(0, len(datums), MAX_DATUMS):
             self._client.put_metric_data(Namespace=self._namespace, MetricData=datums[start : start + MAX_DATUMS])
+
+
+#: The metrics' resolution: the aggregator stamps each datapoint with its request's minute.
+_PERIOD = 60
+
+
+class CloudWatchMetricReader:
+    def __init__(self, client: Any):
+        self._client = client
+
+    def sum(self, metric: MetricRef, start: datetime, end: datetime) -> float:
+        answer = self._client.get_metric_statistics(
+            Namespace=metric.namespace,
+            MetricName=metric.name,
+            Dimensions=[{"Name": name, "Value": value} for name, value in metric.dimensions],
+            StartTime=start,
+            EndTime=end,
+            Period=_PERIOD,
+            Statistics=["Sum"],
+        )
+        return math.fsum(float(point["Sum"]) for point in answer.get("Datapoints", []))

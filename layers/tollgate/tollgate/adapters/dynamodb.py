@@ -388,6 +388,18 @@ class DynamoTrendStore:
         )
         return [TrendRow.from_item(item) for item in items]
 
+    def tenant_totals(self, granularity: Granularity, period: str, tenant_id: str) -> dict[RollupKey, Totals]:
+        """One tenant's rows of one period: its sort keys start with ``<tenant>#`` (tenant ids have no '#')."""
+        items = _paginate(
+            self._client,
+            "query",
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :tenant)",
+            ExpressionAttributeValues=to_ddb({":pk": rollup_pk(granularity, period), ":tenant": f"{tenant_id}#"}),
+            ConsistentRead=True,
+        )
+        return {row.key: row.totals for row in map(TrendRow.from_item, items)}
+
     def all_rows(self, granularity: Granularity) -> list[TrendRow]:
         items = _paginate(
             self._client,
