@@ -171,9 +171,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-_LABELS = ("tenant", "profile", "model")
+_LABELS = ("tenant", "profile", "model", "tier")
 #: Column headers that differ from the column's name with spaces for underscores.
-_HEADERS = {"cache_read_tokens": "cache read", "cache_write_tokens": "cache write"}
+_HEADERS = {
+    "cache_read_tokens": "cache read",
+    "cache_write_tokens": "cache write 5m",
+    "cache_write_1h_tokens": "cache write 1h",
+}
 
 
 def _print_report(

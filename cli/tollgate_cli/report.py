@@ -20,6 +20,8 @@ class GroupBy(StrEnum):
     TENANT = "tenant"
     PROFILE = "profile"
     MODEL = "model"
+    #: per tenant, profile and the service tier Bedrock served (default, priority, flex, reserved)
+    TIER = "tier"
 
 
 @dataclass(frozen=True)
@@ -79,11 +81,12 @@ class ReportLine:
     profile: str
     model: str
     totals: Totals
+    tier: str = ""
 
 
 def group(rows: Iterable[TrendRow], by: GroupBy) -> list[ReportLine]:
-    """Sum DAY rows per tenant (or tenant+profile, or tenant+profile+model), highest cost first."""
-    sums: dict[tuple[str, str, str], Totals] = {}
+    """Sum DAY rows per tenant (or tenant+profile, +model, or +tier), highest cost first."""
+    sums: dict[tuple[str, str, str, str], Totals] = {}
     for row in rows:
         if row.key.granularity is not Granularity.DAY:
             raise ValueError(f"reports sum DAY rows; got a {row.key.granularity} row")
@@ -91,14 +94,15 @@ def group(rows: Iterable[TrendRow], by: GroupBy) -> list[ReportLine]:
             row.key.tenant_id,
             row.key.profile if by is not GroupBy.TENANT else "",
             row.key.model_id if by is GroupBy.MODEL else "",
+            row.key.tier if by is GroupBy.TIER else "",
         )
         sums[key] = sums.get(key, Totals()) + row.totals
-    lines = [ReportLine(t, p, m, totals) for (t, p, m), totals in sums.items()]
-    return sorted(lines, key=lambda line: (-line.totals.cost_pusd, line.tenant, line.profile, line.model))
+    lines = [ReportLine(t, p, m, totals, tier) for (t, p, m, tier), totals in sums.items()]
+    return sorted(lines, key=lambda line: (-line.totals.cost_pusd, line.tenant, line.profile, line.model, line.tier))
 
 
-_COLUMNS = ("tenant", "profile", "model", "requests", "input_tokens", "output_tokens", "cache_read_tokens",
-            "cache_write_tokens", "total_tokens", "cost_usd")  # fmt: skip
+_COLUMNS = ("tenant", "profile", "model", "tier", "requests", "input_tokens", "output_tokens", "cache_read_tokens",
+            "cache_write_tokens", "cache_write_1h_tokens", "total_tokens", "cost_usd")  # fmt: skip
 
 
 def record(line: ReportLine, by: GroupBy) -> dict[str, str | int]:
@@ -109,12 +113,15 @@ def record(line: ReportLine, by: GroupBy) -> dict[str, str | int]:
         values["profile"] = line.profile
     if by is GroupBy.MODEL:
         values["model"] = line.model
+    if by is GroupBy.TIER:
+        values["tier"] = line.tier
     values |= {
         "requests": line.totals.requests,
         "input_tokens": tokens.input,
         "output_tokens": tokens.output,
         "cache_read_tokens": tokens.cache_read,
         "cache_write_tokens": tokens.cache_write,
+        "cache_write_1h_tokens": tokens.cache_write_1h,
         "total_tokens": tokens.total,
         "cost_usd": format_usd(line.totals.cost_pusd),
     }
@@ -122,7 +129,12 @@ def record(line: ReportLine, by: GroupBy) -> dict[str, str | int]:
 
 
 def columns(by: GroupBy) -> list[str]:
-    skip = {GroupBy.TENANT: {"profile", "model"}, GroupBy.PROFILE: {"model"}, GroupBy.MODEL: set()}[by]
+    skip = {
+        GroupBy.TENANT: {"profile", "model", "tier"},
+        GroupBy.PROFILE: {"model", "tier"},
+        GroupBy.MODEL: {"tier"},
+        GroupBy.TIER: {"model"},
+    }[by]
     return [c for c in _COLUMNS if c not in skip]
 
 

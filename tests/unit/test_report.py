@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -13,7 +14,7 @@ from tollgate.adapters.dynamodb import TrendRow
 from tollgate.pricing import TokenCounts
 from tollgate.rollup import Granularity, RollupKey, Totals
 from tollgate_cli import main
-from tollgate_cli.report import GroupBy, Period, group, to_csv, to_json
+from tollgate_cli.report import GroupBy, Period, columns, group, to_csv, to_json
 from tollgate_cli.target import Target
 
 TODAY = date(2026, 11, 26)
@@ -83,12 +84,35 @@ def test_grouping_sums_exactly_and_sorts_by_cost() -> None:
     assert sum(line.totals.cost_pusd for line in by_profile) == sum(r.totals.cost_pusd for r in ROWS)
 
 
+def test_a_report_by_tier_splits_a_profiles_cost_by_the_tier_that_served_it() -> None:
+    key = RollupKey(Granularity.DAY, "2026-11-02", "globex", "globex-fast", "openai.gpt-oss-120b-1:0")
+    rows = [
+        TrendRow(key, Totals(3, TokenCounts(300, 30), 1_000)),
+        TrendRow(replace(key, tier="priority"), Totals(2, TokenCounts(200, 20), 5_000)),
+        TrendRow(replace(key, tier="flex", period="2026-11-01"), Totals(1, TokenCounts(100, 10), 250)),
+        TrendRow(replace(key, tier="priority", period="2026-11-01"), Totals(1, TokenCounts(100, 10), 2_500)),
+    ]
+    lines = group(rows, GroupBy.TIER)
+    assert [(line.tier, line.totals.requests, line.totals.cost_pusd) for line in lines] == [
+        ("priority", 3, 7_500),
+        ("default", 3, 1_000),
+        ("flex", 1, 250),
+    ]
+    assert "tier" in columns(GroupBy.TIER)
+    assert [r["tier"] for r in csv.DictReader(io.StringIO(to_csv(lines, GroupBy.TIER)))] == [
+        "priority",
+        "default",
+        "flex",
+    ]
+
+
 def test_csv_and_json_carry_exact_decimal_dollars() -> None:
     lines = group(ROWS, GroupBy.PROFILE)
     parsed = list(csv.DictReader(io.StringIO(to_csv(lines, GroupBy.PROFILE))))
     assert parsed[1] == {
         "tenant": "acme", "profile": "acme-chat", "requests": "5", "input_tokens": "150", "output_tokens": "75",
-        "cache_read_tokens": "0", "cache_write_tokens": "0", "total_tokens": "225", "cost_usd": "0.003000000003",
+        "cache_read_tokens": "0", "cache_write_tokens": "0", "cache_write_1h_tokens": "0", "total_tokens": "225",
+        "cost_usd": "0.003000000003",
     }  # fmt: skip
     document = json.loads(to_json(lines, GroupBy.PROFILE, Period(date(2026, 11, 1), date(2026, 11, 2))))
     assert document["total_cost_usd"] == "9.00300000001"
@@ -110,9 +134,9 @@ def test_the_table_shows_every_cost_whole_and_totals_every_column(monkeypatch: p
     text = buffer.getvalue()
     assert "…" not in text
     table = {line.split()[1]: line.split() for line in text.splitlines() if line.strip().startswith(("acme", "globex"))}
-    # tenant, profile, requests, input, output, cache read, cache write, total tokens, cost (12 decimals: 1 pUSD)
-    assert table["acme-chat"] == ["acme", "acme-chat", "5", "150", "75", "0", "0", "225", "$0.003000000003"]
+    # tenant, profile, requests, input, output, cache read, cache write 5m and 1h, total tokens, cost (1 pUSD)
+    assert table["acme-chat"] == ["acme", "acme-chat", "5", "150", "75", "0", "0", "0", "225", "$0.003000000003"]
     assert table["acme-search"][-1] == "$0.000000000007"
     assert table["globex-assistant"][-1] == "$9.000000000000"
     (total,) = [line.split() for line in text.splitlines() if line.strip().startswith("total")]
-    assert total == ["total", "11", "660", "330", "0", "0", "990", "$9.003000000010"]
+    assert total == ["total", "11", "660", "330", "0", "0", "0", "990", "$9.003000000010"]
