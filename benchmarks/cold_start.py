@@ -19,7 +19,7 @@ from tollgate_local.template import REPO_ROOT
 
 from benchmarks.report import heading, table
 
-FUNCTIONS = ("authorizer", "gateway", "aggregator", "provisioner")
+FUNCTIONS = ("authorizer", "gateway", "aggregator", "metering_recovery", "notifier", "provisioner")
 
 _PROBE = r"""
 import importlib.util, json, sys, time
@@ -52,6 +52,9 @@ _ENV = {
     "TREND_TABLE": "bench-trends",
     "TENANT_TABLE": "bench-tenants",
     "METRICS_NAMESPACE": "Tollgate",
+    "METERING_FALLBACK_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/bench-fallback",
+    "ADMIN_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:bench-admin",
+    "DASHBOARD_URL": "https://console.aws.amazon.com/cloudwatch/home#dashboards:name=bench",
     "POWERTOOLS_LOG_LEVEL": "ERROR",
 }
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tollgate.adapters import forget_shared_session
 from tollgate.config import ConfigBundle
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +29,7 @@ def aws_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("POWERTOOLS_DEV", raising=False)
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
     monkeypatch.delenv("POWERTOOLS_SERVICE_NAME", raising=False)
+    forget_shared_session()  # credentials and profile as this test sets them
 
 
 @pytest.fixture(scope="session")

@@ -16,20 +16,23 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from tollgate_local.cloudformation import Deployed, Split
+from tollgate_local.template import load_template
 
 STACK = "tollgate-test"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
-#: Physical ARNs for the template resources policies name (GetAtt X.Arn / Ref X).
+_ARN_FORMATS = {
+    "AWS::DynamoDB::Table": "arn:aws:dynamodb:{region}:{account}:table/{stack}-{name}",
+    "AWS::SNS::Topic": "arn:aws:sns:{region}:{account}:{stack}-{name}",
+    "AWS::SQS::Queue": "arn:aws:sqs:{region}:{account}:{stack}-{name}",
+    "AWS::S3::Bucket": "arn:aws:s3:::{stack}-{name}",
+}
+#: Physical ARNs for the template resources policies name (GetAtt X.Arn / Ref X), one per
+#: table, topic, queue and bucket of template.yaml.
 PHYSICAL = {
-    "TenantTable": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{STACK}-tenants",
-    "UsageTable": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{STACK}-usage",
-    "TrendTable": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{STACK}-trends",
-    "AlertTopic": f"arn:aws:sns:{REGION}:{ACCOUNT}:{STACK}-alerts",
-    "AggregationFailureQueue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{STACK}-failures",
-    "MeteringFallbackQueue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{STACK}-metering-fallback",
-    "MeteringDeadLetterQueue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{STACK}-metering-dlq",
-    "ArtifactsBucket": f"arn:aws:s3:::{STACK}-artifacts",
+    name: _ARN_FORMATS[resource["Type"]].format(region=REGION, account=ACCOUNT, stack=STACK, name=name.lower())
+    for name, resource in load_template()["Resources"].items()
+    if resource["Type"] in _ARN_FORMATS
 }
 Context = Mapping[str, str | Sequence[str]]
 

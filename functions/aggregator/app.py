@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from tollgate.services.aggregator import AggregatorService, stream_processor
-from tollgate.wiring import aggregator_service
+from tollgate.wiring.aggregator import aggregator_service
 
 logger = Logger(service="tollgate")
 tracer = Tracer(service="tollgate-aggregator")

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.data_classes import event_source
 from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import APIGatewayAuthorizerTokenEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from tollgate.services.authorizer import AuthorizerService
-from tollgate.wiring import authorizer_service
+from tollgate.wiring.authorizer import authorizer_service
 
 logger = Logger(service="tollgate")
 

@@ -20,7 +20,7 @@ from tollgate.adapters.bedrock import request_from_wire, response_to_wire, valid
 from tollgate.budget import Deadline
 from tollgate.errors import AccessDenied, BadRequest, InternalError, TollgateError, UnknownOperation
 from tollgate.services.gateway import Answer, Caller, GatewayService
-from tollgate.wiring import gateway_service
+from tollgate.wiring.gateway import gateway_service
 
 logger = Logger(service="tollgate")
 tracer = Tracer(service="tollgate-gateway")

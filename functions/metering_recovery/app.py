@@ -9,7 +9,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from tollgate.services.metering import MeteringRecoveryService
-from tollgate.wiring import metering_recovery_service
+from tollgate.wiring.metering import metering_recovery_service
 
 logger = Logger(service="tollgate")
 tracer = Tracer(service="tollgate-metering-recovery")

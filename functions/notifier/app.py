@@ -13,7 +13,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.data_classes import SNSEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from tollgate.services.notifier import NotifierService
-from tollgate.wiring import notifier_service
+from tollgate.wiring.notifier import notifier_service
 
 logger = Logger(service="tollgate")
 tracer = Tracer(service="tollgate-notifier")

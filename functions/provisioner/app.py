@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from tollgate.custom_resource import run_custom_resource
 from tollgate.provisioning import targets_from
 from tollgate.settings import ProvisionerSettings
-from tollgate.wiring import config_from_layer, provisioner
+from tollgate.wiring.provisioner import config_from_layer, provisioner
 
 logger = Logger(service="tollgate")
 

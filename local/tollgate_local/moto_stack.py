@@ -15,7 +15,7 @@ import boto3
 from tollgate.config import ConfigBundle
 from tollgate.provisioning import Targets
 from tollgate.settings import ProvisionerSettings
-from tollgate.wiring import provisioner
+from tollgate.wiring.provisioner import provisioner
 
 from tollgate_local.template import create_queues, create_tables
 

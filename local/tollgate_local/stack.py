@@ -38,7 +38,7 @@ from tollgate.config import ConfigBundle
 from tollgate.keys import issue_key
 from tollgate.provisioning import Targets, targets_from
 from tollgate.settings import ProvisionerSettings
-from tollgate.wiring import provisioner
+from tollgate.wiring.provisioner import provisioner
 
 from tollgate_local.alarms import AlarmEvaluator
 from tollgate_local.bedrock import BedrockStandIn, StandInServer

@@ -21,14 +21,19 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from tollgate.config import ConfigBundle
 from tollgate_local import runtime
 from tollgate_local.stack import LocalStack
+from tollgate_local.template import REPO_ROOT, load_template, resources_of_type
 
 from tests.integration.conftest import load_event
 
 # moto's CloudFormation warns of the types it skips; the local stack handles them (tollgate_local.cloudformation)
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS::")
-ALARMS_AT_START = 20  # 3 per profile of config.json, AggregationFailureAlarm, NotificationFailureAlarm
+#: one OK mail per alarm at start: 3 per profile of config.json, and the template's own alarms
+ALARMS_AT_START = 3 * len(ConfigBundle.load_dir(REPO_ROOT).profiles()) + len(
+    resources_of_type(load_template(), "AWS::CloudWatch::Alarm")
+)
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from tollgate.config import ConfigBundle
 from tollgate.money import usd
 from tollgate.provisioning import Provisioner, ProvisioningError, config_digest
 from tollgate.settings import ProvisionerSettings
-from tollgate.wiring import provisioner
+from tollgate.wiring.provisioner import provisioner
 from tollgate_local.apigw import authorized_event
 
 from tests.cfn import deployed_template

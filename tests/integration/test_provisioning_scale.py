@@ -23,7 +23,7 @@ from tollgate.config import ConfigBundle
 from tollgate.dashboard import DashboardLimitError
 from tollgate.provisioning import Provisioner, Targets
 from tollgate.settings import ProvisionerSettings
-from tollgate.wiring import control_plane_client, provisioner
+from tollgate.wiring.provisioner import control_plane_client, provisioner
 from tollgate_local.bedrock import BedrockStandIn
 from tollgate_local.template import create_tables
 
