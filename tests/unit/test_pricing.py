@@ -168,6 +168,28 @@ def test_the_stacks_region_has_its_own_price_list_where_models_json_gives_one(re
     assert usd(book.price(MICRO, "in-region", date(2025, 3, 1)).cost(TokenCounts(input=1_000_000))) == Decimal(expected)
 
 
+def test_a_regions_own_rows_take_over_from_their_date_and_history_keeps_the_every_region_rows() -> None:
+    late = {
+        **RAW,
+        "models": {
+            LLAMA: {
+                **RAW["models"][LLAMA],
+                "prices": [
+                    row("in-region", "2025-01-01", "0.22", "0.22"),
+                    row("in-region", "2026-01-01", "0.30", "0.30", regions=["eu"]),
+                ],
+            }
+        },
+    }
+    book = PriceBook(ModelCatalog.model_validate(late), "eu-west-1")
+    assert book.price(LLAMA, "in-region", date(2025, 6, 1)).input == 220_000  # before the region's own row
+    assert book.price(LLAMA, "in-region", date(2026, 6, 1)).input == 300_000
+    assert (
+        PriceBook(ModelCatalog.model_validate(late), "us-east-1").price(LLAMA, "in-region", date(2026, 6, 1)).input
+        == 220_000
+    )
+
+
 def test_a_region_without_a_row_has_no_price() -> None:
     only_us = {
         **RAW,

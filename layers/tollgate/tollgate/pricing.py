@@ -171,7 +171,8 @@ class PriceBook:
         self.region = region
         self._catalog = catalog
         # Rows naming the stack's region (or a group holding it) are that region's own price list:
-        # where a model has any for a way of serving, rows for every region ("*") do not apply there.
+        # from the first of them on, rows for every region ("*") no longer apply there (before it,
+        # they still do: history keeps its prices when a region gets rows of its own).
         specific: dict[_Key, list[PriceRow]] = {}
         general: dict[_Key, list[PriceRow]] = {}
         for model_id, entry in catalog.models.items():
@@ -181,8 +182,10 @@ class PriceBook:
                     (general if row.regions == "*" else specific).setdefault(key, []).append(row)
         self._rows: dict[_Key, list[Price]] = {}
         for key in specific.keys() | general.keys():
-            rows = sorted(specific.get(key) or general[key], key=lambda r: r.effective_from)
-            self._rows[key] = [Price.from_row(key[0], r) for r in rows]
+            own = specific.get(key, [])
+            start = min((r.effective_from for r in own), default=None)
+            rows = own + [r for r in general.get(key, []) if start is None or r.effective_from < start]
+            self._rows[key] = [Price.from_row(key[0], r) for r in sorted(rows, key=lambda r: r.effective_from)]
         self._dates = {key: [p.effective_from for p in prices] for key, prices in self._rows.items()}
 
     def offers(self, model_id: str, scope: str, *, tier: str, latency: str, context: str = "standard") -> bool:
