@@ -29,7 +29,16 @@ from tollgate_cli.aws_price_list import PriceListUnreachableError
 from tollgate_cli.aws_price_list import fetch as fetch_price_list
 from tollgate_cli.load import Caller, run_load, wait_for_rollups
 from tollgate_cli.price_list import PriceListShapeError
-from tollgate_cli.target import SAMCONFIG_FILE, SamConfig, Target, TargetError, choose_region, resolve
+from tollgate_cli.target import (
+    SAMCONFIG_FILE,
+    Chosen,
+    SamConfig,
+    Target,
+    TargetError,
+    choose_region,
+    local_target,
+    resolve,
+)
 
 out = Console()
 err = Console(stderr=True)
@@ -416,9 +425,16 @@ def _on(text: str | None) -> date:
         raise UsageError(f"--on {text!r} is not a date; write YYYY-MM-DD") from None
 
 
+def _book_region(flag: str | None, local: bool, root: str) -> Chosen:
+    """The region whose prices apply: the local stack's, or as for a deployed stack (target.choose_region)."""
+    if local:
+        return Chosen(local_target().region, "the local stack")
+    return choose_region(flag, SamConfig.read(Path(root) / SAMCONFIG_FILE))
+
+
 def cmd_prices(args: argparse.Namespace) -> int:
     bundle = ConfigBundle.load_dir(Path(args.dir))
-    region = choose_region(args.book_region, SamConfig.read(Path(args.dir) / SAMCONFIG_FILE))
+    region = _book_region(args.book_region, args.book_local, args.dir)
     if args.model is not None and args.model not in bundle.catalog.models:
         known = ", ".join(sorted(bundle.catalog.models))
         raise UsageError(f"model {args.model!r} is not in models.json (models: {known})")
@@ -445,7 +461,7 @@ def cmd_prices_what_if(args: argparse.Namespace) -> int:
 
 def cmd_prices_propose(args: argparse.Namespace) -> int:
     bundle = ConfigBundle.load_dir(Path(args.dir))
-    region = choose_region(args.region, SamConfig.read(Path(args.dir) / SAMCONFIG_FILE))
+    region = _book_region(args.region, args.local, args.dir)
     try:
         if args.fixture:
             entries, read_from = prices_cli.read_fixtures(args.fixture), ", ".join(args.fixture)
@@ -598,7 +614,10 @@ def parser() -> argparse.ArgumentParser:
     book = commands.add_parser(
         "prices", help="the price book where the stack runs; what a price change would do; proposals from AWS"
     )
-    book.add_argument("--region", dest="book_region", help="the stack's region (default: as for a deployed stack)")
+    book.add_argument(
+        "--region", dest="book_region", metavar="REGION", help="the stack's region (default: as for a deployed stack)"
+    )
+    book.add_argument("--local", dest="book_local", action="store_true", help="the local stack's region")
     book.add_argument("--model", help="only this model id")
     book.add_argument("--on", metavar="YYYY-MM-DD", help="the rows in force that day (default: today, UTC)")
     book.add_argument("--format", choices=["table", "json"], default="table")
@@ -616,6 +635,7 @@ def parser() -> argparse.ArgumentParser:
         "propose", help="new models.json rows where the AWS Price List API's prices differ from the book"
     )
     propose.add_argument("--region", help="the region whose prices to read (default: as for a deployed stack)")
+    propose.add_argument("--local", action="store_true", help="the local stack's region")
     propose.add_argument("--on", metavar="YYYY-MM-DD", help="compare with the rows in force that day (default: today)")
     propose.add_argument(
         "--fixture", action="append", metavar="FILE",

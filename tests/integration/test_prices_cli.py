@@ -84,6 +84,19 @@ def test_the_region_comes_from_samconfig_before_the_environment(run: Any, projec
     assert json.loads(without.out)["region_from"] == "AWS_REGION"
 
 
+def test_the_local_stacks_region_with_local(run: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    missing = run("prices", "--local")
+    assert missing.code == 2
+    assert "start the local stack first with `make local`" in missing.said
+    (tmp_path / ".tollgate").mkdir()
+    state = {"api_url": "http://127.0.0.1:9", "aws_endpoint_url": "http://127.0.0.1:9", "region": "eu-west-3",
+             "tenants": {}, "resources": {}}  # fmt: skip
+    (tmp_path / ".tollgate" / "local.json").write_text(json.dumps(state))
+    document = json.loads(run("prices", "--local", "--model", "amazon.nova-pro-v1:0", "--format", "json").out)
+    assert (document["region"], document["region_from"]) == ("eu-west-3", "the local stack")
+
+
 def test_the_table_shows_every_figure_whole_with_its_source_and_what_changes_later(run: Any) -> None:
     result = run("prices", "--region", "us-east-1", "--on", "2026-12-03")
     assert result.code == 0
