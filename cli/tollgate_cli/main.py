@@ -8,7 +8,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,9 +24,21 @@ from tollgate.money import usd
 from tollgate.rollup import Granularity, period_of
 from tollgate.services.redrive import FailedBatch, NotAFailedBatchError, Redriver
 
-from tollgate_cli import report, tables
+from tollgate_cli import prices, prices_cli, report, tables
+from tollgate_cli.aws_price_list import PriceListUnreachableError
+from tollgate_cli.aws_price_list import fetch as fetch_price_list
 from tollgate_cli.load import Caller, run_load, wait_for_rollups
-from tollgate_cli.target import Target, TargetError, resolve
+from tollgate_cli.price_list import PriceListShapeError
+from tollgate_cli.target import (
+    SAMCONFIG_FILE,
+    Chosen,
+    SamConfig,
+    Target,
+    TargetError,
+    choose_region,
+    local_target,
+    resolve,
+)
 
 out = Console()
 err = Console(stderr=True)
@@ -401,6 +413,77 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     return 1 if kept else 0
 
 
+# ------------------------------------------------------------------------------ prices
+
+
+def _on(text: str | None) -> date:
+    if text is None:
+        return prices_cli.today()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--on {text!r} is not a date; write YYYY-MM-DD") from None
+
+
+def _book_region(flag: str | None, local: bool, root: str) -> Chosen:
+    """The region whose prices apply: the local stack's, or as for a deployed stack (target.choose_region)."""
+    if local:
+        return Chosen(local_target().region, "the local stack")
+    return choose_region(flag, SamConfig.read(Path(root) / SAMCONFIG_FILE))
+
+
+def cmd_prices(args: argparse.Namespace) -> int:
+    bundle = ConfigBundle.load_dir(Path(args.dir))
+    region = _book_region(args.book_region, args.book_local, args.dir)
+    if args.model is not None and args.model not in bundle.catalog.models:
+        known = ", ".join(sorted(bundle.catalog.models))
+        raise UsageError(f"model {args.model!r} is not in models.json (models: {known})")
+    listing = prices.book(bundle.catalog, region.value, _on(args.on), args.model)
+    prices_cli.print_book(out, err, listing, region.source, as_json=args.format == "json")
+    return 0
+
+
+def cmd_prices_what_if(args: argparse.Namespace) -> int:
+    try:
+        period = report.Period.parse(args.period, prices_cli.today())
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    bundle = ConfigBundle.load_dir(Path(args.dir))
+    new = ConfigBundle.load(Path(args.dir) / "config.json", Path(args.models_json))  # named by its own file
+    target = _target(args)
+    result, found, gaps, warning = prices_cli.what_if(
+        target, sorted(bundle.config.tenants), new.catalog, period, prices_cli.today()
+    )
+    prices_cli.print_what_if(out, err, result, found, gaps, warning, period=period, target=target,
+                             new_book=args.models_json, as_json=args.format == "json")  # fmt: skip
+    return 1 if result.unpriced else 0
+
+
+def cmd_prices_propose(args: argparse.Namespace) -> int:
+    bundle = ConfigBundle.load_dir(Path(args.dir))
+    region = _book_region(args.region, args.local, args.dir)
+    try:
+        if args.fixture:
+            entries, read_from = prices_cli.read_fixtures(args.fixture), ", ".join(args.fixture)
+        else:
+            entries, read_from = fetch_price_list(region.value), "pricing:GetProducts"
+    except PriceListShapeError as error:
+        raise UsageError(str(error)) from None
+    except PriceListUnreachableError as error:
+        err.print(
+            f"[red]error:[/red] {error}\nRun it where AWS is reachable, or on saved responses: `aws pricing "
+            "get-products --region us-east-1 --service-code AmazonBedrock --filters "
+            f"Type=TERM_MATCH,Field=regionCode,Value={region.value} > bedrock.json`, the same with --service-code "
+            "AmazonBedrockFoundationModels > marketplace.json, then `tollgate prices propose --fixture bedrock.json "
+            "--fixture marketplace.json`",
+            highlight=False,
+        )
+        return 1
+    proposal = prices_cli.make_proposal(bundle.catalog, region.value, _on(args.on), entries)
+    prices_cli.print_proposal(out, err, proposal, read_from=read_from)
+    return 0
+
+
 # ------------------------------------------------------------------------------ faults, local
 
 
@@ -527,6 +610,38 @@ def parser() -> argparse.ArgumentParser:
     redrive.add_argument("--dry-run", action="store_true", help="show what would be added; change nothing")
     _target_options(redrive)
     redrive.set_defaults(run=cmd_redrive)
+
+    book = commands.add_parser(
+        "prices", help="the price book where the stack runs; what a price change would do; proposals from AWS"
+    )
+    book.add_argument(
+        "--region", dest="book_region", metavar="REGION", help="the stack's region (default: as for a deployed stack)"
+    )
+    book.add_argument("--local", dest="book_local", action="store_true", help="the local stack's region")
+    book.add_argument("--model", help="only this model id")
+    book.add_argument("--on", metavar="YYYY-MM-DD", help="the rows in force that day (default: today, UTC)")
+    book.add_argument("--format", choices=["table", "json"], default="table")
+    book.set_defaults(run=cmd_prices)
+    price_actions = book.add_subparsers(dest="action", metavar="{what-if,propose}")
+    what_if = price_actions.add_parser(
+        "what-if", help="re-price a period's usage records with another models.json: per tenant and profile"
+    )
+    what_if.add_argument("models_json", metavar="NEW_MODELS_JSON", help="a models.json with the changed prices")
+    what_if.add_argument("--period", default="month", help="as for `tollgate report` (default: month)")
+    what_if.add_argument("--format", choices=["table", "json"], default="table")
+    _target_options(what_if)
+    what_if.set_defaults(run=cmd_prices_what_if)
+    propose = price_actions.add_parser(
+        "propose", help="new models.json rows where the AWS Price List API's prices differ from the book"
+    )
+    propose.add_argument("--region", help="the region whose prices to read (default: as for a deployed stack)")
+    propose.add_argument("--local", action="store_true", help="the local stack's region")
+    propose.add_argument("--on", metavar="YYYY-MM-DD", help="compare with the rows in force that day (default: today)")
+    propose.add_argument(
+        "--fixture", action="append", metavar="FILE",
+        help="a saved GetProducts response instead of asking AWS (repeatable: one per service code or page)",
+    )  # fmt: skip
+    propose.set_defaults(run=cmd_prices_propose)
 
     faults = commands.add_parser("faults", help="local only: show or set the Bedrock stand-in's injected faults")
     faults.add_argument("--throttle", type=float, help="share of calls throttled (0..1)")
