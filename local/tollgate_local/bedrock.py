@@ -27,9 +27,11 @@ all accepted, and counted by kind in the stats.
 
 Models: any well-formed foundation model id (the model id part of botocore's
 ``FoundationModelArn`` pattern) of a known provider is taken to exist, so that whatever
-``models.json`` names can be provisioned; a small built-in catalog gives names, output
-limits, prompt caching support (with the minimum tokens per cache checkpoint) and the
-SYSTEM_DEFINED profiles that are listed.
+``models.json`` names can be provisioned; the built-in catalog (``_CATALOG``, the current
+lineup from the research notes, never from models.json) gives per model its name, context
+window, output limit, prompt caching (minimum tokens per cache checkpoint, TTLs), service
+tiers, latency-optimized source Regions and global profile, and the SYSTEM_DEFINED profiles
+that are listed. A model outside the catalog offers only what every model does.
 
 Converse answers are deterministic: the same prompt to the same model gives the same text
 and token counts. Input tokens are about 1 per 4 characters of text (system prompt, tool
@@ -38,24 +40,39 @@ video and audio; the tokens before the last ``cachePoint`` are written to the pr
 the first time and read from it later, and are then not counted in ``inputTokens``. As in
 Bedrock, a ``cachePoint`` with fewer than the model's minimum tokens (1,000-4,096) before it,
 counted from the start of the prompt or from the previous honoured ``cachePoint``, is
-ignored: the call succeeds and those tokens are billed as plain input. The
+ignored: the call succeeds and those tokens are billed as plain input. A cache entry lives
+for its ``cachePoint.ttl`` ("5m" default, or "1h" where the model offers it), restarted by
+every hit; writes are itemised in ``usage.cacheDetails`` (1h before 5m). The
 answer is 12-400 words from a fixed vocabulary chosen by the prompt's hash (one word per
 output token), cut by ``inferenceConfig.maxTokens`` (default 512). See ``_account_prompt``,
 ``_PromptCache.use`` and ``_compose_answer``.
 
+What Bedrock served is in every answer: ``serviceTier`` (the tier asked for in
+``serviceTier.type``, if the model offers it) and, when the request has a ``performanceConfig``,
+``performanceConfig.latency`` ("optimized" through the ``us.`` profile of a latency-optimized
+model from one of its Regions). A tier, a TTL or latency-optimized that the model does not
+offer, or a prompt longer than its context window, is a ValidationException, served nothing.
+See ``_check_tier``, ``_check_latency``, ``_check_cache_ttls`` and ``_context_window``.
+
 Local-only control (never part of Bedrock's API; also available as Python methods)::
 
-    GET  /_local/faults   -> {"throttle_rate": 0.0, "error_rate": 0.0, "latency_ms": 0}
+    GET  /_local/faults   -> {"throttle_rate": 0.0, "error_rate": 0.0, "latency_ms": 0,
+                              "priority_downgrade_rate": 0.0, "reserved_overflow_rate": 0.0,
+                              "latency_fallback_rate": 0.0}
     POST /_local/faults   <- any subset of those keys; rates in [0, 1], latency_ms an
                              integer in [0, 60000]; 400 {"message"} on a bad value
     GET  /_local/stats    -> counters: calls, answered, throttled, errors, rejected,
-                             profiles, auth kinds, calls per operation, tokens by kind
+                             profiles, auth kinds, calls per operation, tokens by kind,
+                             answered calls by service tier and by latency served
     POST /_local/reset    -> clears faults, stats and the prompt cache (not the profiles)
 
 Faults apply to every Bedrock API call, decided by a ``random.Random(seed)`` so a run is
 reproducible: first the latency (a sleep), then throttling (429 ``ThrottlingException``),
 then errors (500 ``InternalServerException`` or, where the operation models it,
-503 ``ServiceUnavailableException``).
+503 ``ServiceUnavailableException``). The three serving faults make Bedrock serve less than
+asked, as it may: a share of the priority calls at the default tier, of the reserved calls
+at default (overflow), of the latency-optimized calls at standard latency (quota used up);
+they are drawn from their own seeded generator.
 """
 
 from __future__ import annotations
@@ -64,6 +81,7 @@ import base64
 import binascii
 import functools
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -73,7 +91,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Final
 from wsgiref.types import StartResponse, WSGIEnvironment
@@ -130,56 +148,217 @@ def _model_id_pattern() -> re.Pattern[str]:
 # --------------------------------------------------------------------------- catalog
 
 
-#: Minimum tokens per cache checkpoint assumed for a model with no published figure here (the
-#: published ones are in ``_CATALOG`` and ``_UNLISTED_CACHE_CHECKPOINT_MIN_TOKENS``): the most common.
+#: Minimum tokens per cache checkpoint assumed for a model with no published figure: the most common.
 _UNKNOWN_MODEL_CACHE_CHECKPOINT_MIN_TOKENS: Final = 1_024
+
+_5M: Final = frozenset({"5m"})
+_5M_1H: Final = frozenset({"5m", "1h"})
+_DEFAULT: Final = frozenset({"default"})
+_PRIORITY_FLEX: Final = frozenset({"default", "priority", "flex"})
+#: The anthropic_beta flag in additionalModelRequestFields that opens Claude Sonnet 4 / 4.5's
+#: 1M-token window (Anthropic's name for it; on Bedrock assumed, see the Sonnet 4.5 row).
+_CONTEXT_1M_BETA: Final = "context-1m-2025-08-07"
 
 
 @dataclass(frozen=True)
 class _FoundationModel:
+    """What Bedrock offers for one model: the stand-in refuses or limits by these, never by models.json."""
+
     model_id: str
     name: str
     provider: str
     max_output_tokens: int
+    #: Most prompt tokens (input + cache read + cache write) a request may carry.
+    context_window: int = 200_000
     images: bool = True
     prompt_caching: bool = True
     #: Fewest prompt tokens a cache checkpoint must close (see ``_honoured_checkpoints``).
     cache_checkpoint_min_tokens: int = _UNKNOWN_MODEL_CACHE_CHECKPOINT_MIN_TOKENS
+    #: The ``cachePoint.ttl`` values the model accepts ("5m" is Bedrock's default TTL).
+    cache_ttls: frozenset[str] = _5M
+    #: The ``serviceTier.type`` values it serves ("default" is Standard, offered by every model).
+    tiers: frozenset[str] = _DEFAULT
+    #: Source regions whose ``us.`` cross-region profile serves ``performanceConfig.latency: optimized``.
+    latency_optimized_regions: frozenset[str] = frozenset()
+    #: Above this many tokens (prompt + answer) an optimized request is served at standard latency.
+    latency_optimized_max_tokens: int | None = None
+    #: Whether a ``global.`` cross-region profile exists for it.
     global_profile: bool = False
+    #: The window with the ``context-1m-2025-08-07`` beta (Claude Sonnet 4 / 4.5 only).
+    beta_context_window: int | None = None
 
 
-# Minimum tokens per cache checkpoint, as published in the Amazon Bedrock User Guide, "Prompt
-# caching for faster model inference" (table of supported models): Claude 3.7 Sonnet 1,024;
-# Claude 3.5 Haiku 2,048; Claude Sonnet 4, Sonnet 4.5 and Opus 4 1,024; Claude Haiku 4.5 4,096;
-# Amazon Nova Micro, Lite, Pro and Premier "1K", taken as 1,000. The catalog rows below carry
-# their figure; these are the published models that are not in the catalog.
-_UNLISTED_CACHE_CHECKPOINT_MIN_TOKENS: Final = {
-    "anthropic.claude-3-7-sonnet-20250219-v1:0": 1_024,
-    "anthropic.claude-opus-4-20250514-v1:0": 1_024,
-    "amazon.nova-premier-v1:0": 1_000,
-}
-
-# A few models with the limits Bedrock documents for them. Other well-formed ids are
-# accepted too (see ``_find_model``), so this list only decides names, limits, prompt
-# caching support and minimums, and the SYSTEM_DEFINED profiles that are listed.
+# The models Bedrock serves and what each offers, from the research notes on Bedrock
+# (/work/notes/bedrock-prices.md, 2026-12-03), never from Tollgate's models.json: the stand-in
+# plays Bedrock, so that a mistake in the price book is found here instead of mirrored.
+# Grades: [A] AWS's own pages or botocore's model; [B] AWS-authored repos transcribing AWS
+# pages; [3P] third-party; "assumed" where nothing was found. Per row the id's grade comes
+# first, then what is not [A]. Verified [A] across rows:
+# - tiers: every model serves "default" (Standard); Priority and Flex: gpt-oss-20b/120b, Qwen3
+#   Coder-480B, Qwen3 32B, Qwen3-235B-2507, Nova Pro, Nova Premier (What's New 2025-11-18);
+#   Reserved: Claude Sonnet 4.5 (What's New 2025-11-26). Priority/Flex for Mistral Large 3 is [B]
+#   (pricing-page rows). Every other model is assumed to serve Standard only (for Claude
+#   Sonnet 4.6 a [3P] copy of its AWS card says so; which other Claude models have them: NOT FOUND).
+# - latency-optimized (latency-optimized-inference.html): through the us. profile, with these
+#   source Regions: Nova Pro us-east-1/us-east-2, Claude 3.5 Haiku us-east-2/us-west-2, Llama
+#   3.1 70B us-east-2/us-west-2, Llama 3.1 405B us-east-2 and only up to 11K total tokens.
+# - Claude Haiku 4.5: 4,096 tokens a cache checkpoint, 5m and 1h TTLs, 200K / 64K, global (its card).
+# - context window / max output: Claude Fable 5.2, Fable 5, Opus 4.7, Opus 4.6, Haiku 5.5 1M / 128K;
+#   Claude 3.5 Haiku 200K / 8K; gpt-oss 128K (model cards).
+# - Claude Sonnet 4.5 has a global profile (global-cross-region-inference.html).
+# The 1-hour TTL: Claude Sonnet 4.5, Haiku 4.5, Opus 4.5 (What's New 2026-01-26, known through
+# [3P] citations of it) and [B] Opus 4.6, Sonnet 4.6; for Fable 5, Sonnet 5, Opus 4.8 derived from
+# their [B] 1-hour cache-write prices; assumed for the other Claude models from 4.5 on. Cache
+# minimums are the User Guide's table (as before: Nova's "1K" taken as 1,000; [B] now says 1,024
+# for Nova Pro and 1,536 for Nova Lite/Micro) or [B]; Claude 5.x / Fable / Opus 4.7 / 4.8 assumed as
+# the same family's 4.x figure. Caching is off for the open-weight models (per-model support NOT
+# FOUND; Bedrock's explicit caching is documented for Claude and Nova). Context windows and output
+# limits not listed above are [B]/[3P]/assumed as marked; image input is only listed, never checked.
+# Lifecycle is not enforced: models past their end of life (Claude 3 Haiku, 3.5 Haiku, 3.7 Sonnet,
+# Sonnet 4, Nova Premier, Llama 3.1 405B, Cohere Command R, AI21 Jamba 1.5) still answer here.
 _CATALOG: Final = {
     m.model_id: m
     for m in (
+        # --- Anthropic
+        # id [3P]; 1M / 128K [A]; caching, TTLs and global [3P]/assumed
+        _FoundationModel("anthropic.claude-fable-5-2", "Claude Fable 5.2", "Anthropic", 128_000,
+                         context_window=1_000_000, cache_checkpoint_min_tokens=4_096, cache_ttls=_5M_1H,
+                         global_profile=True),
+        # id [B]; 1M / 128K [A]; 1h [B-derived]; minimum assumed; global [3P]
+        _FoundationModel("anthropic.claude-fable-5", "Claude Fable 5", "Anthropic", 128_000,
+                         context_window=1_000_000, cache_checkpoint_min_tokens=4_096, cache_ttls=_5M_1H,
+                         global_profile=True),
+        # id [3P]; 1M / 128K [3P]; caching assumed; global [3P]
+        _FoundationModel("anthropic.claude-sonnet-5-5", "Claude Sonnet 5.5", "Anthropic", 128_000,
+                         context_window=1_000_000, cache_checkpoint_min_tokens=2_048, cache_ttls=_5M_1H,
+                         global_profile=True),
+        # id [3P]; 1M / 128K [A]; caching assumed; US geography only [3P]
+        _FoundationModel("anthropic.claude-haiku-5-5", "Claude Haiku 5.5", "Anthropic", 128_000,
+                         context_window=1_000_000, cache_checkpoint_min_tokens=4_096, cache_ttls=_5M_1H),
+        # id [B]; 1M / 128K [B]; 1h [B-derived]; minimum assumed; global [B]
+        _FoundationModel("anthropic.claude-sonnet-5", "Claude Sonnet 5", "Anthropic", 128_000,
+                         context_window=1_000_000, cache_checkpoint_min_tokens=2_048, cache_ttls=_5M_1H,
+                         global_profile=True),
+        # id [B]; 1M / 128K [B]; 1h [B-derived]; minimum and global assumed
+        _FoundationModel("anthropic.claude-opus-4-8", "Claude Opus 4.8", "Anthropic", 128_000,
+                         context_window=1_000_000, cache_checkpoint_min_tokens=4_096, cache_ttls=_5M_1H,
+                         global_profile=True),
+        # id [A]; 1M / 128K [A]; caching and global assumed
+        _FoundationModel("anthropic.claude-opus-4-7", "Claude Opus 4.7", "Anthropic", 128_000,
+                         context_window=1_000_000, cache_checkpoint_min_tokens=4_096, cache_ttls=_5M_1H,
+                         global_profile=True),
+        # id [B]; 1M / 128K [A]; 4,096 and 1h [B]; global [3P]
+        _FoundationModel("anthropic.claude-opus-4-6-v1", "Claude Opus 4.6", "Anthropic", 128_000,
+                         context_window=1_000_000, cache_checkpoint_min_tokens=4_096, cache_ttls=_5M_1H,
+                         global_profile=True),
+        # id [B]; 1M / 64K [3P]; 2,048 [B] (a [3P] copy of the card says 1,024); 1h [B]; global [3P]
+        _FoundationModel("anthropic.claude-sonnet-4-6", "Claude Sonnet 4.6", "Anthropic", 64_000,
+                         context_window=1_000_000, cache_checkpoint_min_tokens=2_048, cache_ttls=_5M_1H,
+                         global_profile=True),
+        # id [3P]; 200K / 64K [3P]; 4,096 [B]; 1h (What's New, cited); global [3P]
+        _FoundationModel("anthropic.claude-opus-4-5-20251101-v1:0", "Claude Opus 4.5", "Anthropic", 64_000,
+                         cache_checkpoint_min_tokens=4_096, cache_ttls=_5M_1H, global_profile=True),
+        # id, 200K / 64K, 4,096, 5m + 1h, global: all [A]
+        _FoundationModel("anthropic.claude-haiku-4-5-20251001-v1:0", "Claude Haiku 4.5", "Anthropic", 64_000,
+                         cache_checkpoint_min_tokens=4_096, cache_ttls=_5M_1H, global_profile=True),
+        # id [3P]; 200K / 64K [3P]; Reserved and global [A]; 1,024 [B]; 1h (What's New, cited).
+        # 1M with the context-1m beta: Anthropic's rule, assumed on Bedrock (consistent with the
+        # [B] long-context price row: Bedrock serves prompts above 200K for it).
+        _FoundationModel("anthropic.claude-sonnet-4-5-20250929-v1:0", "Claude Sonnet 4.5", "Anthropic", 64_000,
+                         cache_checkpoint_min_tokens=1_024, cache_ttls=_5M_1H, tiers=frozenset({"default", "reserved"}),
+                         global_profile=True, beta_context_window=1_000_000),
+        # id [B]; 200K [B]; 32K output assumed; 1,024 [B]; US only [3P]
+        _FoundationModel("anthropic.claude-opus-4-1-20250805-v1:0", "Claude Opus 4.1", "Anthropic", 32_000,
+                         cache_checkpoint_min_tokens=1_024),
+        # id and 1,024 from the User Guide's caching table (as before); 32K output assumed
+        _FoundationModel("anthropic.claude-opus-4-20250514-v1:0", "Claude Opus 4", "Anthropic", 32_000,
+                         cache_checkpoint_min_tokens=1_024),
+        # id [B]; 200K [B]; 1,024 [B]; global [3P]; 1M beta assumed as for Sonnet 4.5 ([B]: long-context rows)
+        _FoundationModel("anthropic.claude-sonnet-4-20250514-v1:0", "Claude Sonnet 4", "Anthropic", 64_000,
+                         cache_checkpoint_min_tokens=1_024, global_profile=True, beta_context_window=1_000_000),
+        # id in the notes; 1,024 [B]; 8K output assumed
+        _FoundationModel("anthropic.claude-3-7-sonnet-20250219-v1:0", "Claude 3.7 Sonnet", "Anthropic", 8_192,
+                         cache_checkpoint_min_tokens=1_024),
+        # id, 200K / 8K, latency-optimized [A]; 2,048 [B]
+        _FoundationModel("anthropic.claude-3-5-haiku-20241022-v1:0", "Claude 3.5 Haiku", "Anthropic", 8_192,
+                         images=False, cache_checkpoint_min_tokens=2_048,
+                         latency_optimized_regions=frozenset({"us-east-2", "us-west-2"})),
         _FoundationModel("anthropic.claude-3-haiku-20240307-v1:0", "Claude 3 Haiku", "Anthropic", 4_096,
                          prompt_caching=False),
-        _FoundationModel("anthropic.claude-3-5-haiku-20241022-v1:0", "Claude 3.5 Haiku", "Anthropic", 8_192,
-                         images=False, cache_checkpoint_min_tokens=2_048),
-        _FoundationModel("anthropic.claude-sonnet-4-20250514-v1:0", "Claude Sonnet 4", "Anthropic", 64_000,
-                         cache_checkpoint_min_tokens=1_024, global_profile=True),
-        _FoundationModel("anthropic.claude-sonnet-4-5-20250929-v1:0", "Claude Sonnet 4.5", "Anthropic", 64_000,
-                         cache_checkpoint_min_tokens=1_024, global_profile=True),
-        _FoundationModel("anthropic.claude-haiku-4-5-20251001-v1:0", "Claude Haiku 4.5", "Anthropic", 64_000,
-                         cache_checkpoint_min_tokens=4_096, global_profile=True),
-        _FoundationModel("amazon.nova-micro-v1:0", "Nova Micro", "Amazon", 10_000, images=False,
+        # --- Amazon (ids [A] batch-inference table / [B]; windows and output limits assumed)
+        _FoundationModel("amazon.nova-micro-v1:0", "Nova Micro", "Amazon", 10_000, context_window=128_000,
+                         images=False, cache_checkpoint_min_tokens=1_000),
+        _FoundationModel("amazon.nova-lite-v1:0", "Nova Lite", "Amazon", 10_000, context_window=300_000,
                          cache_checkpoint_min_tokens=1_000),
-        _FoundationModel("amazon.nova-lite-v1:0", "Nova Lite", "Amazon", 10_000, cache_checkpoint_min_tokens=1_000),
-        _FoundationModel("amazon.nova-pro-v1:0", "Nova Pro", "Amazon", 10_000, cache_checkpoint_min_tokens=1_000),
+        # Priority + Flex and latency-optimized (us-east-1, us-east-2) [A]
+        _FoundationModel("amazon.nova-pro-v1:0", "Nova Pro", "Amazon", 10_000, context_window=300_000,
+                         cache_checkpoint_min_tokens=1_000, tiers=_PRIORITY_FLEX,
+                         latency_optimized_regions=frozenset({"us-east-1", "us-east-2"})),
+        # Priority + Flex [A]
+        _FoundationModel("amazon.nova-premier-v1:0", "Nova Premier", "Amazon", 32_000, context_window=1_000_000,
+                         cache_checkpoint_min_tokens=1_000, tiers=_PRIORITY_FLEX),
+        # id [B]; global [3P]; caching minimum not published (the common 1,024)
+        _FoundationModel("amazon.nova-2-lite-v1:0", "Nova 2 Lite", "Amazon", 64_000, context_window=1_000_000,
+                         global_profile=True),
+        _FoundationModel("amazon.nova-2-pro-v1:0", "Nova 2 Pro (preview)", "Amazon", 64_000, context_window=1_000_000),
+        # --- Meta (ids [B]; no prompt caching; windows and output limits assumed)
+        _FoundationModel("meta.llama4-maverick-17b-instruct-v1:0", "Llama 4 Maverick 17B Instruct", "Meta", 8_192,
+                         context_window=1_000_000, prompt_caching=False),
+        _FoundationModel("meta.llama4-scout-17b-instruct-v1:0", "Llama 4 Scout 17B Instruct", "Meta", 8_192,
+                         context_window=3_500_000, prompt_caching=False),
         _FoundationModel("meta.llama3-3-70b-instruct-v1:0", "Llama 3.3 70B Instruct", "Meta", 8_192,
+                         context_window=128_000, images=False, prompt_caching=False),
+        _FoundationModel("meta.llama3-1-8b-instruct-v1:0", "Llama 3.1 8B Instruct", "Meta", 8_192,
+                         context_window=128_000, images=False, prompt_caching=False),
+        # latency-optimized (us-east-2, us-west-2) [A]
+        _FoundationModel("meta.llama3-1-70b-instruct-v1:0", "Llama 3.1 70B Instruct", "Meta", 8_192,
+                         context_window=128_000, images=False, prompt_caching=False,
+                         latency_optimized_regions=frozenset({"us-east-2", "us-west-2"})),
+        # latency-optimized (us-east-2) up to 11K total tokens, standard above [A]
+        _FoundationModel("meta.llama3-1-405b-instruct-v1:0", "Llama 3.1 405B Instruct", "Meta", 8_192,
+                         context_window=128_000, images=False, prompt_caching=False,
+                         latency_optimized_regions=frozenset({"us-east-2"}), latency_optimized_max_tokens=11_000),
+        # --- Mistral AI (id [B]; Priority + Flex [B]; window assumed)
+        _FoundationModel("mistral.mistral-large-3-675b-instruct", "Mistral Large 3", "Mistral AI", 8_192,
+                         context_window=256_000, prompt_caching=False, tiers=_PRIORITY_FLEX),
+        # --- OpenAI (gpt-oss: id, 128K and Priority + Flex [A]; GPT-5.6 id and 1M [B], Standard only [3P])
+        _FoundationModel("openai.gpt-oss-120b-1:0", "gpt-oss-120b", "OpenAI", 32_768, context_window=128_000,
+                         images=False, prompt_caching=False, tiers=_PRIORITY_FLEX),
+        _FoundationModel("openai.gpt-oss-20b-1:0", "gpt-oss-20b", "OpenAI", 32_768, context_window=128_000,
+                         images=False, prompt_caching=False, tiers=_PRIORITY_FLEX),
+        _FoundationModel("openai.gpt-5.6-sol", "GPT-5.6 Sol", "OpenAI", 128_000, context_window=1_000_000,
+                         prompt_caching=False),
+        # --- DeepSeek (id [B]; window and output assumed)
+        _FoundationModel("deepseek.r1-v1:0", "DeepSeek-R1", "DeepSeek", 32_768, context_window=128_000,
+                         images=False, prompt_caching=False),
+        # --- Qwen (ids [3P]; Priority + Flex [A]; windows assumed)
+        _FoundationModel("qwen.qwen3-235b-a22b-2507-v1:0", "Qwen3 235B A22B 2507", "Qwen", 32_768,
+                         context_window=256_000, images=False, prompt_caching=False, tiers=_PRIORITY_FLEX),
+        _FoundationModel("qwen.qwen3-32b-v1:0", "Qwen3 32B (dense)", "Qwen", 16_384, context_window=128_000,
+                         images=False, prompt_caching=False, tiers=_PRIORITY_FLEX),
+        _FoundationModel("qwen.qwen3-coder-480b-a35b-v1:0", "Qwen3 Coder 480B A35B Instruct", "Qwen", 65_536,
+                         context_window=256_000, images=False, prompt_caching=False, tiers=_PRIORITY_FLEX),
+        # --- Google, MiniMax (ids [B]; windows and output assumed)
+        _FoundationModel("google.gemma-3-4b-it", "Gemma 3 4B IT", "Google", 8_192, context_window=128_000,
+                         prompt_caching=False),
+        _FoundationModel("google.gemma-3-12b-it", "Gemma 3 12B IT", "Google", 8_192, context_window=128_000,
+                         prompt_caching=False),
+        _FoundationModel("google.gemma-3-27b-it", "Gemma 3 27B IT", "Google", 8_192, context_window=128_000,
+                         prompt_caching=False),
+        _FoundationModel("minimax.minimax-m2", "MiniMax M2", "MiniMax", 32_768, context_window=196_608,
+                         images=False, prompt_caching=False),
+        _FoundationModel("minimax.minimax-m2.1", "MiniMax M2.1", "MiniMax", 32_768, context_window=196_608,
+                         images=False, prompt_caching=False),
+        _FoundationModel("minimax.minimax-m2.5", "MiniMax M2.5", "MiniMax", 32_768, context_window=196_608,
+                         images=False, prompt_caching=False),
+        # --- Cohere, AI21 (ids [B] / [A] lifecycle table; windows and output assumed)
+        _FoundationModel("cohere.command-r-v1:0", "Command R", "Cohere", 4_096, context_window=128_000,
+                         images=False, prompt_caching=False),
+        _FoundationModel("cohere.command-r-plus-v1:0", "Command R+", "Cohere", 4_096, context_window=128_000,
+                         images=False, prompt_caching=False),
+        _FoundationModel("ai21.jamba-1-5-large-v1:0", "Jamba 1.5 Large", "AI21 Labs", 4_096, context_window=256_000,
+                         images=False, prompt_caching=False),
+        _FoundationModel("ai21.jamba-1-5-mini-v1:0", "Jamba 1.5 Mini", "AI21 Labs", 4_096, context_window=256_000,
                          images=False, prompt_caching=False),
     )
 }  # fmt: skip
@@ -188,8 +367,11 @@ _PROVIDERS: Final = frozenset((
     "ai21", "amazon", "anthropic", "cohere", "deepseek", "google", "luma", "meta", "minimax", "mistral",
     "moonshot", "moonshotai", "nvidia", "openai", "qwen", "stability", "twelvelabs", "writer",
 ))  # fmt: skip
-#: Output limit assumed for a well-formed model id that is not in the catalog (generous on purpose).
+#: A well-formed model id that is not in the catalog exists, with generous limits (on purpose: so
+#: that whatever models.json names can be provisioned and called) but only what every model offers:
+#: the Standard tier, standard latency, 5-minute caching (1,024 tokens a checkpoint).
 _UNKNOWN_MODEL_MAX_OUTPUT = 64_000
+_UNKNOWN_MODEL_CONTEXT_WINDOW = 1_000_000
 
 #: Regions a cross-region (system-defined) profile routes to, by geography prefix of its id.
 #: At most 5 each: botocore's InferenceProfileModels list has max 5.
@@ -453,6 +635,9 @@ class _Profile:
     tags: dict[str, str] = field(default_factory=dict)
     request_token: str | None = None
     source_arn: str = ""
+    #: The geography of the cross-region profile it routes through ("us", "global", ...), or
+    #: None for in-region (a profile copied from a foundation model).
+    geo: str | None = None
 
     def summary(self) -> JSON:
         return {
@@ -491,6 +676,10 @@ _ANSWER_TOKENS: Final = (12, 400)
 #: Reported ``metrics.latencyMs``: a simulated generation time (not slept), plus injected latency.
 _FIRST_TOKEN_MS: Final = 120
 _MS_PER_OUTPUT_TOKEN: Final = 6
+#: Generation time per token by the tier that served: Priority is "up to 25% better output
+#: tokens per second" (AWS); Flex's slowdown and the latency-optimized speed-up are assumed.
+_TIER_SPEED: Final = {"default": 1.0, "reserved": 1.0, "priority": 0.8, "flex": 2.0}
+_OPTIMIZED_SPEED: Final = 0.5
 
 _WORDS: Final = (
     "the", "a", "model", "answer", "request", "token", "budget", "tenant", "profile", "cost",
@@ -620,15 +809,29 @@ class _CacheUse:
 
 
 class _PromptCache:
-    """Cached prompt prefixes and when each expires (the TTL restarts on every hit)."""
+    """Cached prompt prefixes, each with its TTL and when it expires.
+
+    An entry lives for its own TTL ("5m" or "1h", from the cache point that wrote it) and every
+    hit restarts that TTL (the User Guide: the TTL resets with each successful cache hit).
+    A 1-hour entry stays 1-hour when a later request reaches it through a 5-minute cache point.
+    """
 
     PURGE_ABOVE: ClassVar[int] = 10_000  # entries; expired ones are dropped past this
 
     def __init__(self) -> None:
-        self._expiry: dict[str, float] = {}
+        self._entries: dict[str, tuple[float, float]] = {}  # prefix key -> (expires at, TTL seconds)
 
     def clear(self) -> None:
-        self._expiry.clear()
+        self._entries.clear()
+
+    def _alive(self, key: str, now: float) -> bool:
+        return self._entries.get(key, (0.0, 0.0))[0] > now
+
+    def _keep(self, key: str, ttl_seconds: float, now: float) -> None:
+        """(Re)start an entry's TTL; a live entry keeps the longer of its TTL and this one."""
+        expires, held = self._entries.get(key, (0.0, 0.0))
+        ttl = max(ttl_seconds, held) if expires > now else ttl_seconds
+        self._entries[key] = (now + ttl, ttl)
 
     def use(self, prompt: _PromptAccount, now: float, min_tokens: int) -> _CacheUse:
         """Read the longest cached prefix, write the rest up to the last cache point.
@@ -638,15 +841,16 @@ class _PromptCache:
         Like Bedrock (Anthropic's models), a hit is looked for at every block boundary up to
         the last cache point, not only at this request's cache points: a conversation that
         moved its cache point one turn on reads the previous turn's prefix. (Anthropic only
-        looks about 20 blocks back; the stand-in looks all the way.) The caller holds the lock.
+        looks about 20 blocks back; the stand-in looks all the way.) The tokens between two
+        cache points are written with the TTL of the later one. The caller holds the lock.
         """
         points = _honoured_checkpoints(prompt.checkpoints, max(min_tokens, 1))
         if not points:
             return _CacheUse()
-        if len(self._expiry) > self.PURGE_ABOVE:
-            self._expiry = {key: until for key, until in self._expiry.items() if until > now}
+        if len(self._entries) > self.PURGE_ABOVE:
+            self._entries = {key: entry for key, entry in self._entries.items() if entry[0] > now}
         last = points[-1].tokens
-        hits = [p for p in (*prompt.boundaries, *points) if p.tokens <= last and self._expiry.get(p.key, 0.0) > now]
+        hits = [p for p in (*prompt.boundaries, *points) if p.tokens <= last and self._alive(p.key, now)]
         hit = max(hits, key=lambda p: p.tokens, default=None)
         read = hit.tokens if hit else 0
         written: dict[str, int] = {}
@@ -655,9 +859,10 @@ class _PromptCache:
             if point.tokens > previous:
                 written[point.ttl] = written.get(point.ttl, 0) + point.tokens - previous
                 previous = point.tokens
-        for point in [*points, *([hit] if hit else [])]:
-            ttl = _CACHE_TTL_SECONDS[point.ttl]
-            self._expiry[point.key] = max(self._expiry.get(point.key, 0.0), now + ttl)  # a hit restarts the TTL
+        if hit:
+            self._keep(hit.key, 0.0, now)  # a hit restarts the entry's own TTL
+        for point in points:
+            self._keep(point.key, _CACHE_TTL_SECONDS[point.ttl], now)
         by_ttl = tuple(sorted(written.items(), key=lambda item: -_CACHE_TTL_SECONDS[item[0]]))  # 1h before 5m
         return _CacheUse(read, sum(written.values()), by_ttl)
 
@@ -700,24 +905,39 @@ def _compose_answer(digest: bytes, max_tokens: int, stop_sequences: list[str]) -
 
 @dataclass(frozen=True)
 class Faults:
-    """Injected faults: share of calls throttled, share failing, and added latency."""
+    """Injected faults: share of calls throttled, share failing, added latency, and how often
+    Bedrock serves less than asked (each a share of the calls that asked for it):
+
+    - ``priority_downgrade_rate``: priority calls served at the Standard tier ("default");
+    - ``reserved_overflow_rate``: reserved calls overflowing to Standard (Bedrock does this above
+      the reserved tokens per minute, the User Guide says);
+    - ``latency_fallback_rate``: latency-optimized calls served at standard latency (Bedrock does
+      this past the model's latency-optimized quota and charges standard, the User Guide says).
+    """
 
     throttle_rate: float = 0.0
     error_rate: float = 0.0
     latency_ms: int = 0
+    priority_downgrade_rate: float = 0.0
+    reserved_overflow_rate: float = 0.0
+    latency_fallback_rate: float = 0.0
 
     MAX_LATENCY_MS: ClassVar[int] = 60_000
+    RATES: ClassVar[tuple[str, ...]] = (
+        "throttle_rate", "error_rate", "priority_downgrade_rate", "reserved_overflow_rate", "latency_fallback_rate",
+    )  # fmt: skip
 
     def as_dict(self) -> JSON:
-        return {"throttle_rate": self.throttle_rate, "error_rate": self.error_rate, "latency_ms": self.latency_ms}
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def changed(self, changes: Mapping[str, Any]) -> Faults:
         """These faults with ``changes`` applied; ValueError names the first bad value."""
-        unknown = sorted(set(changes) - {"throttle_rate", "error_rate", "latency_ms"})
+        known = [f.name for f in fields(self)]
+        unknown = sorted(set(changes) - set(known))
         if unknown:
-            raise ValueError(f"unknown fault setting(s) {unknown}; use throttle_rate, error_rate, latency_ms")
+            raise ValueError(f"unknown fault setting(s) {unknown}; use {', '.join(known)}")
         values = self.as_dict()
-        for key in ("throttle_rate", "error_rate"):
+        for key in self.RATES:
             if key in changes:
                 rate = changes[key]
                 if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
@@ -745,6 +965,9 @@ class _Stats:
     auth: dict[str, int] = field(default_factory=lambda: {"sigv4": 0, "bearer": 0, "none": 0})
     operations: dict[str, int] = field(default_factory=dict)
     tokens: dict[str, int] = field(default_factory=lambda: {"input": 0, "output": 0, "cache_read": 0, "cache_write": 0})
+    #: Answered Converse calls by the tier and the latency that served them.
+    service_tiers: dict[str, int] = field(default_factory=dict)
+    latency: dict[str, int] = field(default_factory=lambda: {"standard": 0, "optimized": 0})
     #: The latest answered Converse calls, in order: the modelId the caller sent and the usage
     #: returned. Bounded, so that a long ``make local`` does not grow without limit.
     converse_log: deque[JSON] = field(default_factory=lambda: deque(maxlen=CONVERSE_LOG_SIZE))
@@ -815,7 +1038,14 @@ class BedrockStandIn:
     lock, so concurrent requests are safe.
     """
 
-    def __init__(self, region: str = "us-east-1", account_id: str = "123456789012", seed: int = 0):
+    def __init__(
+        self,
+        region: str = "us-east-1",
+        account_id: str = "123456789012",
+        seed: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        """``clock`` (seconds) times the prompt cache's TTLs; tests pass one they can move on."""
         self.region = region
         self.account_id = account_id
         self._seed = seed
@@ -823,6 +1053,8 @@ class BedrockStandIn:
         self._fault_rng = random.Random(seed)  # noqa: S311 - reproducible faults, not security
         self._id_rng = random.Random(f"{seed}:ids")  # noqa: S311 - reproducible ids, not security
         self._request_rng = random.Random(f"{seed}:requests")  # noqa: S311 - apart, so profile ids stay stable
+        self._serving_rng = random.Random(f"{seed}:serving")  # noqa: S311 - apart, so fault draws stay as they were
+        self._clock = clock
         self._faults = Faults()
         self._stats = _Stats()
         self._profiles: dict[str, _Profile] = {}  # application profiles by id, in creation order
@@ -859,13 +1091,27 @@ class BedrockStandIn:
     # ----------------------------------------------------------------- public controls
 
     def set_faults(
-        self, *, throttle_rate: float | None = None, error_rate: float | None = None, latency_ms: int | None = None
+        self,
+        *,
+        throttle_rate: float | None = None,
+        error_rate: float | None = None,
+        latency_ms: int | None = None,
+        priority_downgrade_rate: float | None = None,
+        reserved_overflow_rate: float | None = None,
+        latency_fallback_rate: float | None = None,
     ) -> JSON:
         """Change the given fault settings (others stay); returns the settings now in force.
 
         Raises ValueError for a rate outside [0, 1] or a latency outside [0, 60000] ms.
         """
-        changes = {"throttle_rate": throttle_rate, "error_rate": error_rate, "latency_ms": latency_ms}
+        changes = {
+            "throttle_rate": throttle_rate,
+            "error_rate": error_rate,
+            "latency_ms": latency_ms,
+            "priority_downgrade_rate": priority_downgrade_rate,
+            "reserved_overflow_rate": reserved_overflow_rate,
+            "latency_fallback_rate": latency_fallback_rate,
+        }
         return self._change_faults({k: v for k, v in changes.items() if v is not None})
 
     def faults(self) -> JSON:
@@ -887,6 +1133,8 @@ class BedrockStandIn:
                 "auth": dict(s.auth),
                 "operations": dict(s.operations),
                 "tokens": dict(s.tokens),
+                "service_tiers": dict(s.service_tiers),
+                "latency": dict(s.latency),
             }
 
     @property
@@ -913,6 +1161,7 @@ class BedrockStandIn:
             self._stats = _Stats()
             self._cache.clear()
             self._fault_rng.seed(self._seed)
+            self._serving_rng.seed(f"{self._seed}:serving")
 
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> StandInServer:
         """Serve on a threaded werkzeug server in a daemon thread (port 0: any free port)."""
@@ -1034,9 +1283,13 @@ class BedrockStandIn:
         provider = model_id.split(".", 1)[0]
         if self._model_id.fullmatch(model_id) is None or provider not in _PROVIDERS:
             raise _not_found(f"The foundation model {model_id} does not exist.")
-        cache_min = _UNLISTED_CACHE_CHECKPOINT_MIN_TOKENS.get(model_id, _UNKNOWN_MODEL_CACHE_CHECKPOINT_MIN_TOKENS)
         return _FoundationModel(
-            model_id, model_id, provider.capitalize(), _UNKNOWN_MODEL_MAX_OUTPUT, cache_checkpoint_min_tokens=cache_min
+            model_id,
+            model_id,
+            provider.capitalize(),
+            _UNKNOWN_MODEL_MAX_OUTPUT,
+            context_window=_UNKNOWN_MODEL_CONTEXT_WINDOW,
+            global_profile=True,
         )
 
     def _model_arn(self, model_id: str, region: str | None = None) -> str:
@@ -1059,6 +1312,8 @@ class BedrockStandIn:
             model = self._find_model(model_id)
         except _BedrockError:
             raise _not_found(f"The inference profile {profile_id} does not exist in {self.region}.") from None
+        if geo == "global" and not model.global_profile:
+            raise _not_found(f"The inference profile {profile_id} does not exist in {self.region}.")
         regions = [self.region] + [r for r in _GEO_REGIONS[geo] if r != self.region]
         return _Profile(
             profile_id=profile_id,
@@ -1069,6 +1324,7 @@ class BedrockStandIn:
             model_arns=tuple(self._model_arn(model.model_id, r) for r in regions[:5]),
             created_at=_SYSTEM_PROFILES_SINCE,
             description=f"Routes requests to {model.name} in {', '.join(regions[:5])}.",
+            geo=geo,
         )
 
     def _builtin_system_profiles(self) -> list[_Profile]:
@@ -1099,8 +1355,8 @@ class BedrockStandIn:
             raise _not_found(f"The inference profile {identifier} does not exist.")
         return self._system_profile(identifier)
 
-    def _copy_source(self, source_arn: str) -> tuple[str, tuple[str, ...]]:
-        """(foundation model id, model ARNs) of what an application profile copies from."""
+    def _copy_source(self, source_arn: str) -> tuple[str, tuple[str, ...], str | None]:
+        """(foundation model id, model ARNs, geography) of what an application profile copies from."""
         match = _ARN.fullmatch(source_arn)
         if match is None:
             raise _invalid(f"The model source {source_arn} is not a foundation model or inference profile ARN.")
@@ -1110,11 +1366,11 @@ class BedrockStandIn:
             if match["account"]:
                 raise _invalid(f"A foundation model ARN has no account id: {source_arn}.")
             model = self._find_model(match["resource"])
-            return model.model_id, (self._model_arn(model.model_id),)
+            return model.model_id, (self._model_arn(model.model_id),), None
         if match["account"] != self.account_id:
             raise _invalid(f"The inference profile {source_arn} must belong to account {self.account_id}.")
         profile = self._system_profile(match["resource"])
-        return profile.model_id, profile.model_arns
+        return profile.model_id, profile.model_arns, profile.geo
 
     def _application_profile(self, arn: str) -> _Profile:
         """An application profile by ARN, for tagging. Caller holds the lock."""
@@ -1138,7 +1394,7 @@ class BedrockStandIn:
             raise _invalid("modelSource must set copyFrom to a foundation model or inference profile ARN.")
         tags = {t["key"]: t["value"] for t in params.get("tags") or []}
         _check_tag_keys(tags)
-        model_id, model_arns = self._copy_source(source)
+        model_id, model_arns, geo = self._copy_source(source)
         token = params.get("clientRequestToken")
         with self._lock:
             for existing in self._profiles.values():
@@ -1167,6 +1423,7 @@ class BedrockStandIn:
                 tags=tags,
                 request_token=token,
                 source_arn=source,
+                geo=geo,
             )
             self._profiles[profile_id] = profile
         return {"inferenceProfileArn": profile.arn, "status": "ACTIVE"}
@@ -1250,27 +1507,29 @@ class BedrockStandIn:
 
     # ----------------------------------------------------------------- runtime: Converse
 
-    def _resolve_model(self, model_id: str) -> _FoundationModel:
-        """The foundation model a Converse modelId invokes (see _INVALID_MODEL_ID)."""
+    def _resolve_model(self, model_id: str) -> tuple[_FoundationModel, str | None]:
+        """The foundation model a Converse modelId invokes, and the geography of the cross-region
+        profile it goes through (None: in-region). See _INVALID_MODEL_ID."""
         try:
             match = _ARN.fullmatch(model_id)
             if match and match["kind"] == "foundation-model":
                 if match["region"] != self.region:
                     raise _invalid(_INVALID_MODEL_ID)
-                return self._find_model(match["resource"])
+                return self._find_model(match["resource"]), None
             if match and match["kind"] not in ("inference-profile", "application-inference-profile"):
                 raise _invalid(_INVALID_MODEL_ID)
             if match or model_id.split(".", 1)[0] in _GEO_REGIONS:
                 with self._lock:
-                    return self._find_model(self._lookup_profile(model_id).model_id)
-            return self._find_model(model_id)
+                    profile = self._lookup_profile(model_id)
+                return self._find_model(profile.model_id), profile.geo
+            return self._find_model(model_id), None
         except _BedrockError as error:
             if error.code == "ResourceNotFoundException":
                 raise _invalid(_INVALID_MODEL_ID) from None
             raise
 
     def _converse(self, params: JSON, injected_latency_ms: int) -> JSON:
-        model = self._resolve_model(params["modelId"])
+        model, geo = self._resolve_model(params["modelId"])
         _check_conversation(params)
         config = params.get("inferenceConfig") or {}
         max_tokens = config.get("maxTokens", _DEFAULT_MAX_TOKENS)
@@ -1279,15 +1538,34 @@ class BedrockStandIn:
                 f"The maximum tokens you requested exceeds the model limit of {model.max_output_tokens}. "
                 f"Try again with a maximum tokens value that is lower than {model.max_output_tokens}."
             )
+        tier = _check_tier(model, params)
+        optimized = _check_latency(model, params, geo, self.region)
         prompt = _account_prompt(model.model_id, params)
         if prompt.checkpoints and not model.prompt_caching:
             raise _invalid(
                 "You invoked an unsupported model or your request did not allow prompt caching. "
                 "See the documentation for more information."
             )
-        with self._lock:
-            cache = self._cache.use(prompt, time.monotonic(), model.cache_checkpoint_min_tokens)
+        _check_cache_ttls(model, prompt.checkpoints)
+        window = _context_window(model, params)
+        if prompt.tokens > window:
+            # What clients report Bedrock answering (the model's limit is not named in it).
+            raise _invalid("The model returned the following errors: Input is too long for requested model.")
         answer = _compose_answer(prompt.digest, max_tokens, config.get("stopSequences") or [])
+        with self._lock:
+            cache = self._cache.use(prompt, self._clock(), model.cache_checkpoint_min_tokens)
+            # How Bedrock served it: less than asked, sometimes (see Faults).
+            faults = self._faults
+            if tier == "priority" and self._serving_rng.random() < faults.priority_downgrade_rate:
+                tier = "default"
+            if tier == "reserved" and self._serving_rng.random() < faults.reserved_overflow_rate:
+                tier = "default"
+            if optimized and self._serving_rng.random() < faults.latency_fallback_rate:
+                optimized = False
+        if optimized and model.latency_optimized_max_tokens is not None:
+            # Llama 3.1 405B: optimized up to 11K input + output tokens, standard above (User Guide).
+            optimized = prompt.tokens + answer.output_tokens <= model.latency_optimized_max_tokens
+        latency = "optimized" if optimized else "standard"
         input_tokens = prompt.tokens - cache.read - cache.write
         usage: JSON = {
             "inputTokens": input_tokens,  # the uncached remainder only, as Bedrock reports it
@@ -1296,25 +1574,38 @@ class BedrockStandIn:
             # is input + output + cache read + cache write, so every prompt token is counted once.
             "totalTokens": input_tokens + answer.output_tokens + cache.read + cache.write,
             "cacheReadInputTokens": cache.read,
-            "cacheWriteInputTokens": cache.write,
+            "cacheWriteInputTokens": cache.write,  # the sum of cacheDetails (assumed; see the notes)
         }
         if cache.written_by_ttl:
             usage["cacheDetails"] = [{"ttl": ttl, "inputTokens": n} for ttl, n in cache.written_by_ttl]
         with self._lock:
-            totals = self._stats.tokens
+            stats = self._stats
+            totals = stats.tokens
             totals["input"] += input_tokens
             totals["output"] += answer.output_tokens
             totals["cache_read"] += cache.read
             totals["cache_write"] += cache.write
-            self._stats.converse_log.append({"model_id": params["modelId"], "usage": dict(usage)})
-        return {
+            stats.service_tiers[tier] = stats.service_tiers.get(tier, 0) + 1
+            stats.latency[latency] += 1
+            stats.converse_log.append(
+                {"model_id": params["modelId"], "usage": dict(usage), "service_tier": tier, "latency": latency}
+            )
+        ms_per_token = _MS_PER_OUTPUT_TOKEN * _TIER_SPEED[tier] * (_OPTIMIZED_SPEED if optimized else 1.0)
+        generation_ms = round(ms_per_token * answer.output_tokens)
+        response: JSON = {
             "output": {"message": {"role": "assistant", "content": [{"text": answer.text}]}},
             "stopReason": answer.stop_reason,
             "usage": usage,
-            "metrics": {
-                "latencyMs": injected_latency_ms + _FIRST_TOKEN_MS + _MS_PER_OUTPUT_TOKEN * answer.output_tokens
-            },
+            "metrics": {"latencyMs": injected_latency_ms + _FIRST_TOKEN_MS + generation_ms},
+            # The tier that served the call (the User Guide: visible in the API response). Sent
+            # also when the request named none: clients report {"type": "default"} then [3P].
+            "serviceTier": {"type": tier},
         }
+        if params.get("performanceConfig"):
+            # The latency that served the call (the User Guide: visible in the API response);
+            # when the request has no performanceConfig it is left out (assumed).
+            response["performanceConfig"] = {"latency": latency}
+        return response
 
 
 # --------------------------------------------------------------------------- helpers
@@ -1353,6 +1644,79 @@ def _check_conversation(params: Mapping[str, Any]) -> None:
                     f"The text field in the ContentBlock object at messages.{index}.content.{position} "
                     "is blank. Add text to the text field, and try again."
                 )
+
+
+def _check_tier(model: _FoundationModel, params: Mapping[str, Any]) -> str:
+    """The service tier asked for, if the model offers it; a ValidationException if not.
+
+    Verified [A]: which models offer which tier (see the catalog); [3P] (what clients report):
+    a tier the model or Region does not offer is a ValidationException, and Reserved without a
+    reservation answers "Reservation not found.". Assumed: the wording for Priority / Flex, and
+    that this account holds a reservation for every model that offers Reserved.
+    """
+    tier = str((params.get("serviceTier") or {}).get("type") or "default")
+    if tier in model.tiers:
+        return tier
+    if tier == "reserved":
+        raise _invalid("Reservation not found.")
+    offered = ", ".join(sorted(model.tiers))
+    raise _invalid(
+        f"The service tier {tier} is not supported for the model {model.model_id} (it offers: {offered}). "
+        "Try again with a supported service tier, or without serviceTier for the default tier."
+    )
+
+
+def _check_latency(model: _FoundationModel, params: Mapping[str, Any], geo: str | None, region: str) -> bool:
+    """Whether latency-optimized inference was asked for (and is offered); a ValidationException if
+    asked for where it is not offered.
+
+    Verified [A] (latency-optimized-inference.html): it is served through the ``us.`` cross-region
+    profile of a few models, from the source Regions in the catalog. Assumed: that a request for
+    it anywhere else is refused (AWS documents no answer for that case) and the wording.
+    """
+    if (params.get("performanceConfig") or {}).get("latency", "standard") != "optimized":
+        return False
+    if geo == "us" and region in model.latency_optimized_regions:
+        return True
+    where = f"the us. inference profile from {', '.join(sorted(model.latency_optimized_regions))}"
+    raise _invalid(
+        f"Latency-optimized inference is not supported for {model.model_id} with this model identifier "
+        f"in {region}"
+        + (f"; it is offered through {where}." if model.latency_optimized_regions else ".")
+        + " Try again with performanceConfig latency standard."
+    )
+
+
+def _check_cache_ttls(model: _FoundationModel, checkpoints: Sequence[_Checkpoint]) -> None:
+    """A ValidationException for a cache TTL the model does not offer, or TTLs out of order.
+
+    [3P] (what clients report): "1h" on a Claude model without the 1-hour TTL fails as the model's
+    own "Extra inputs are not permitted", on a non-Anthropic model with "Extended TTL prompt caching
+    is only supported for Anthropic models". [B] (AWS agent toolkit): with mixed TTLs the longer
+    must come first (tools, then system, then messages). The ordering message is assumed.
+    """
+    ttls = [point.ttl for point in checkpoints]
+    refused = sorted(set(ttls) - model.cache_ttls)
+    if refused:
+        if model.provider != "Anthropic":
+            raise _invalid("Extended TTL prompt caching is only supported for Anthropic models")
+        raise _invalid("The model returned the following errors: cache_control.ttl: Extra inputs are not permitted")
+    for earlier, later in itertools.pairwise(ttls):
+        if _CACHE_TTL_SECONDS[later] > _CACHE_TTL_SECONDS[earlier]:
+            raise _invalid(
+                f"A cachePoint with ttl {later} must not come after one with ttl {earlier}: the longer TTL "
+                "comes first, in the order tools, system, messages."
+            )
+
+
+def _context_window(model: _FoundationModel, params: Mapping[str, Any]) -> int:
+    """The most prompt tokens this request may send (the 1M beta where the model has one)."""
+    if model.beta_context_window is not None:
+        extra = params.get("additionalModelRequestFields")
+        betas = extra.get("anthropic_beta") if isinstance(extra, Mapping) else None
+        if isinstance(betas, list) and _CONTEXT_1M_BETA in betas:
+            return model.beta_context_window
+    return model.context_window
 
 
 def _check_tag_keys(tags: Mapping[str, str]) -> None:

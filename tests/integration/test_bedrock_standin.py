@@ -34,6 +34,14 @@ SONNET_45 = "anthropic.claude-sonnet-4-5-20250929-v1:0"
 FOUNDATION_ARN = f"arn:aws:bedrock:{REGION}::foundation-model/{HAIKU_35}"
 US_PROFILE_ARN = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:inference-profile/us.{HAIKU_35}"
 NO_RETRIES = Config(retries={"max_attempts": 1})
+NO_FAULTS = {
+    "throttle_rate": 0.0,
+    "error_rate": 0.0,
+    "latency_ms": 0,
+    "priority_downgrade_rate": 0.0,
+    "reserved_overflow_rate": 0.0,
+    "latency_fallback_rate": 0.0,
+}
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -211,6 +219,11 @@ def test_profile_copied_from_a_cross_region_profile_spans_its_geography(
         (f"arn:aws:bedrock:eu-west-1::foundation-model/{HAIKU_35}", "ValidationException"),
         (f"arn:aws:bedrock:{REGION}:{ACCOUNT}:inference-profile/eu.{HAIKU_35}", "ResourceNotFoundException"),
         (f"arn:aws:bedrock:{REGION}:{ACCOUNT}:inference-profile/xx.{HAIKU_35}", "ResourceNotFoundException"),
+        # Claude Opus 4.1 has no global profile
+        (
+            f"arn:aws:bedrock:{REGION}:{ACCOUNT}:inference-profile/global.anthropic.claude-opus-4-1-20250805-v1:0",
+            "ResourceNotFoundException",
+        ),
     ],
 )
 def test_create_rejects_a_bad_model_source(bedrock: BedrockClient, source: str, code: str) -> None:
@@ -452,10 +465,11 @@ def test_prompt_cache_write_then_read(standin: BedrockStandIn, runtime: BedrockR
 def test_growing_conversation_reads_the_old_prefix_and_writes_the_new(
     runtime: BedrockRuntimeClient, profile_arn: str
 ) -> None:
-    # Each cache point closes at least Claude 3.5 Haiku's 2,048 tokens since the one before it
+    # Each cache point closes at least Claude Sonnet 4.5's 1,024 tokens since the one before it
+    # (a model with the 1-hour TTL)
     system = [{"text": "s" * 8_400}, {"cachePoint": {"type": "default", "ttl": "1h"}}]
     turn1 = [{"role": "user", "content": [{"text": "u" * 8_400}, {"cachePoint": {"type": "default"}}]}]
-    written = runtime.converse(modelId=HAIKU_35, system=system, messages=turn1)["usage"]  # type: ignore[arg-type]
+    written = runtime.converse(modelId=SONNET_45, system=system, messages=turn1)["usage"]  # type: ignore[arg-type]
     assert written["cacheDetails"] == [{"ttl": "1h", "inputTokens": 2_100}, {"ttl": "5m", "inputTokens": 2_100}]
 
     turn2 = [
@@ -463,7 +477,7 @@ def test_growing_conversation_reads_the_old_prefix_and_writes_the_new(
         {"role": "assistant", "content": [{"text": "a" * 40}]},
         {"role": "user", "content": [{"text": "v" * 40}, {"cachePoint": {"type": "default"}}]},
     ]
-    usage = runtime.converse(modelId=HAIKU_35, system=system, messages=turn2)["usage"]  # type: ignore[arg-type]
+    usage = runtime.converse(modelId=SONNET_45, system=system, messages=turn2)["usage"]  # type: ignore[arg-type]
 
     # The first turn's prefix (system + first user message) is found although this request
     # has no cache point there; only the new turn is written.
@@ -612,6 +626,7 @@ def test_converse_validates_like_bedrock(
         f"arn:aws:bedrock:{REGION}:{ACCOUNT}:application-inference-profile/zzzzzzzzzzzz",
         "zzzzzzzzzzzz",
         f"xx.{HAIKU_35}",
+        "global.anthropic.claude-opus-4-1-20250805-v1:0",  # no global profile for it
         "antropic.claude-3-5-haiku-20241022-v1:0",
         "not-a-model",
         f"arn:aws:bedrock:us-west-2::foundation-model/{HAIKU_35}",
@@ -687,6 +702,348 @@ def test_the_app_is_a_plain_wsgi_callable(standin: BedrockStandIn) -> None:
     assert standin.stats()["operations"] == {"ListInferenceProfiles": 2}
 
 
+# --------------------------------------------------------------------------- what Bedrock served
+
+HAIKU_45 = "anthropic.claude-haiku-4-5-20251001-v1:0"
+OPUS_46 = "anthropic.claude-opus-4-6-v1"
+NOVA_PRO = "amazon.nova-pro-v1:0"
+LLAMA_31_70B = "meta.llama3-1-70b-instruct-v1:0"
+LLAMA_31_405B = "meta.llama3-1-405b-instruct-v1:0"
+
+
+class _Clock:
+    """A monotonic clock the test moves on by hand (seconds)."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, minutes: float) -> None:
+        self.now += minutes * 60
+
+
+@pytest.mark.parametrize(
+    ("model_id", "tier"),
+    [(NOVA_PRO, "default"), (NOVA_PRO, "priority"), (NOVA_PRO, "flex"), (SONNET_45, "reserved"), (HAIKU_45, "default")],
+)
+def test_each_tier_is_served_and_reported(
+    standin: BedrockStandIn, runtime: BedrockRuntimeClient, model_id: str, tier: Any
+) -> None:
+    response = runtime.converse(modelId=model_id, messages=[_user("hi")], serviceTier={"type": tier})
+
+    assert response["serviceTier"] == {"type": tier}
+    assert standin.stats()["service_tiers"] == {tier: 1}
+    assert standin.calls[-1]["service_tier"] == tier
+
+
+def test_a_call_that_names_no_tier_is_reported_as_served_at_default(
+    runtime: BedrockRuntimeClient, profile_arn: str
+) -> None:
+    response = runtime.converse(modelId=profile_arn, messages=[_user("hi")])
+
+    assert response["serviceTier"] == {"type": "default"}
+    assert "performanceConfig" not in response  # asked for nothing: not echoed
+
+
+def test_priority_generates_faster_and_flex_slower(runtime: BedrockRuntimeClient) -> None:
+    def latency(tier: Any) -> int:
+        request: Any = {"modelId": NOVA_PRO, "messages": [_user("Write at length about budgets.")]}
+        return runtime.converse(**request, serviceTier={"type": tier})["metrics"]["latencyMs"]
+
+    assert latency("priority") < latency("default") < latency("flex")
+
+
+@pytest.mark.parametrize(
+    ("model_id", "tier", "message"),
+    [
+        (HAIKU_45, "priority", "service tier priority is not supported"),
+        (HAIKU_45, "flex", "service tier flex is not supported"),
+        (LLAMA_31_70B, "priority", "service tier priority is not supported"),
+        (HAIKU_45, "reserved", "Reservation not found."),
+        (NOVA_PRO, "reserved", "Reservation not found."),
+    ],
+)
+def test_a_tier_the_model_does_not_offer_is_refused(
+    standin: BedrockStandIn, runtime: BedrockRuntimeClient, model_id: str, tier: Any, message: str
+) -> None:
+    with pytest.raises(runtime.exceptions.ValidationException, match=message) as raised:
+        runtime.converse(modelId=model_id, messages=[_user("hi")], serviceTier={"type": tier})
+
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    stats = standin.stats()
+    assert (stats["answered"], stats["rejected"], stats["tokens"]["input"]) == (0, 1, 0)  # nothing served
+
+
+def test_priority_downgrade_fault_serves_priority_calls_at_default(
+    standin: BedrockStandIn, runtime: BedrockRuntimeClient
+) -> None:
+    # Given every priority call downgraded
+    standin.set_faults(priority_downgrade_rate=1)
+
+    # Then a priority call is served, and reported, at the default tier; flex is untouched
+    priority = runtime.converse(modelId=NOVA_PRO, messages=[_user("hi")], serviceTier={"type": "priority"})
+    flex = runtime.converse(modelId=NOVA_PRO, messages=[_user("hi")], serviceTier={"type": "flex"})
+    assert priority["serviceTier"] == {"type": "default"}
+    assert flex["serviceTier"] == {"type": "flex"}
+    assert [call["service_tier"] for call in standin.calls] == ["default", "flex"]
+
+    # And at a share of one half, some are served at priority and some at default, as drawn
+    # from the seed: the same after a reset
+    def served() -> list[str]:
+        standin.reset()
+        standin.set_faults(priority_downgrade_rate=0.5)
+        return [
+            runtime.converse(modelId=NOVA_PRO, messages=[_user("hi")], serviceTier={"type": "priority"})["serviceTier"][
+                "type"
+            ]
+            for _ in range(30)
+        ]
+
+    first = served()
+    assert set(first) == {"priority", "default"}
+    assert served() == first
+
+
+def test_reserved_overflow_fault_serves_reserved_calls_at_default(
+    standin: BedrockStandIn, runtime: BedrockRuntimeClient
+) -> None:
+    standin.set_faults(reserved_overflow_rate=1)
+
+    response = runtime.converse(modelId=SONNET_45, messages=[_user("hi")], serviceTier={"type": "reserved"})
+
+    assert response["serviceTier"] == {"type": "default"}
+    assert standin.stats()["service_tiers"] == {"default": 1}
+
+
+def _cached_turn(system_tokens: int, message_tokens: int, question: str = "Hi") -> dict[str, Any]:
+    """A request whose system prompt ends in a 1-hour cache point and whose first user message
+    ends in a 5-minute one, with these many tokens before each."""
+    return {
+        "system": [{"text": "s" * (4 * system_tokens)}, {"cachePoint": {"type": "default", "ttl": "1h"}}],
+        "messages": [
+            {"role": "user", "content": [{"text": "m" * (4 * message_tokens)}, {"cachePoint": {"type": "default"}}]},
+            {"role": "assistant", "content": [{"text": "Noted."}]},
+            _user(question),
+        ],
+    }
+
+
+def test_one_hour_cache_write_is_reported_and_read_back_within_the_hour(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    clock = _Clock()
+    standin = BedrockStandIn(region=REGION, account_id=ACCOUNT, clock=clock)
+    with standin.serve() as running:
+        runtime = _client("bedrock-runtime", running.url)
+        # Claude Haiku 4.5: 4,096 tokens a checkpoint, both TTLs
+        request = _cached_turn(5_000, 4_200)
+
+        # When the prompt is first sent, both parts are written, 1h listed before 5m
+        first = runtime.converse(modelId=HAIKU_45, **request)["usage"]
+        assert first["cacheDetails"] == [{"ttl": "1h", "inputTokens": 5_000}, {"ttl": "5m", "inputTokens": 4_200}]
+        assert first["cacheWriteInputTokens"] == 9_200  # their sum
+        assert first["cacheReadInputTokens"] == 0
+
+        # And 10 minutes later the 5-minute part has expired but the 1-hour part is read
+        clock.advance(10)
+        second = runtime.converse(modelId=HAIKU_45, **request)["usage"]
+        assert second["cacheReadInputTokens"] == 5_000
+        assert second["cacheDetails"] == [{"ttl": "5m", "inputTokens": 4_200}]  # only what was written
+        assert second["cacheWriteInputTokens"] == 4_200
+
+        # And the read restarted the hour: 59 minutes on it is still there, even through a
+        # request whose cache point there asks for 5 minutes only
+        clock.advance(59)
+        five_minute_point: Any = {
+            "system": [{"text": "s" * 20_000}, {"cachePoint": {"type": "default"}}],
+            "messages": [_user("Bye")],
+        }
+        third = runtime.converse(modelId=HAIKU_45, **five_minute_point)["usage"]
+        assert (third["cacheReadInputTokens"], third["cacheWriteInputTokens"]) == (5_000, 0)
+        assert "cacheDetails" not in third
+
+        # But an hour after its last use it is gone, and written again
+        clock.advance(61)
+        fourth = runtime.converse(modelId=HAIKU_45, **request)["usage"]
+        assert fourth["cacheReadInputTokens"] == 0
+        assert fourth["cacheDetails"] == [{"ttl": "1h", "inputTokens": 5_000}, {"ttl": "5m", "inputTokens": 4_200}]
+
+
+def test_a_five_minute_cache_entry_lives_five_minutes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    clock = _Clock()
+    standin = BedrockStandIn(region=REGION, account_id=ACCOUNT, clock=clock)
+    with standin.serve() as running:
+        runtime = _client("bedrock-runtime", running.url)
+        request: Any = {"system": _cached_system(1_024), "messages": [_user("Hi")]}
+
+        assert runtime.converse(modelId=SONNET_45, **request)["usage"]["cacheWriteInputTokens"] == 1_024
+        clock.advance(4.9)
+        assert runtime.converse(modelId=SONNET_45, **request)["usage"]["cacheReadInputTokens"] == 1_024
+        clock.advance(4.9)  # 4.9 minutes after the hit that restarted it
+        assert runtime.converse(modelId=SONNET_45, **request)["usage"]["cacheReadInputTokens"] == 1_024
+        clock.advance(5.1)
+        expired = runtime.converse(modelId=SONNET_45, **request)["usage"]
+        assert (expired["cacheReadInputTokens"], expired["cacheWriteInputTokens"]) == (0, 1_024)
+
+
+@pytest.mark.parametrize(
+    ("model_id", "message"),
+    [
+        (HAIKU_35, "Extra inputs are not permitted"),
+        ("anthropic.claude-sonnet-4-20250514-v1:0", "Extra inputs are not permitted"),
+        (NOVA_PRO, "Extended TTL prompt caching is only supported for Anthropic models"),
+    ],
+)
+def test_one_hour_ttl_is_refused_on_a_model_without_it(
+    standin: BedrockStandIn, runtime: BedrockRuntimeClient, model_id: str, message: str
+) -> None:
+    system: Any = [{"text": "s" * 12_000}, {"cachePoint": {"type": "default", "ttl": "1h"}}]
+
+    with pytest.raises(runtime.exceptions.ValidationException, match=message):
+        runtime.converse(modelId=model_id, system=system, messages=[_user("Hi")])
+
+    # And the same prompt with the 5-minute TTL is cached
+    system[1] = {"cachePoint": {"type": "default", "ttl": "5m"}}
+    usage = runtime.converse(modelId=model_id, system=system, messages=[_user("Hi")])["usage"]
+    assert usage["cacheDetails"] == [{"ttl": "5m", "inputTokens": 3_000}]
+    assert standin.stats()["answered"] == 1
+
+
+def test_a_one_hour_cache_point_after_a_five_minute_one_is_refused(runtime: BedrockRuntimeClient) -> None:
+    request = _cached_turn(5_000, 4_200)
+    request["system"][1]["cachePoint"]["ttl"] = "5m"
+    request["messages"][0]["content"][1]["cachePoint"]["ttl"] = "1h"
+
+    with pytest.raises(runtime.exceptions.ValidationException, match="must not come after"):
+        runtime.converse(modelId=HAIKU_45, **request)
+
+
+def test_latency_optimized_is_served_and_reported(
+    standin: BedrockStandIn, bedrock: BedrockClient, runtime: BedrockRuntimeClient
+) -> None:
+    # Nova Pro is latency-optimized through the us. profile from us-east-1
+    us_profile = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:inference-profile/us.{NOVA_PRO}"
+    application = bedrock.create_inference_profile(inferenceProfileName="fast", modelSource={"copyFrom": us_profile})
+    request: Any = {"messages": [_user("Write at length about budgets.")]}
+
+    optimized = [
+        runtime.converse(modelId=model_id, **request, performanceConfig={"latency": "optimized"})
+        for model_id in (f"us.{NOVA_PRO}", us_profile, application["inferenceProfileArn"])
+    ]
+    standard = runtime.converse(modelId=f"us.{NOVA_PRO}", **request, performanceConfig={"latency": "standard"})
+
+    for response in optimized:
+        assert response["performanceConfig"] == {"latency": "optimized"}
+        assert response["metrics"]["latencyMs"] < standard["metrics"]["latencyMs"]
+        assert response["output"] == standard["output"]
+    assert standard["performanceConfig"] == {"latency": "standard"}
+    assert standin.stats()["latency"] == {"standard": 1, "optimized": 3}
+    assert [call["latency"] for call in standin.calls] == ["optimized"] * 3 + ["standard"]
+
+
+@pytest.mark.parametrize(
+    "model_id",
+    [
+        NOVA_PRO,  # in-region: latency-optimized is served through the us. profile only
+        f"arn:aws:bedrock:{REGION}::foundation-model/{NOVA_PRO}",
+        f"global.{HAIKU_45}",
+        f"us.{HAIKU_45}",  # not a latency-optimized model
+        f"us.{LLAMA_31_70B}",  # latency-optimized from us-east-2 and us-west-2, not from us-east-1
+    ],
+)
+def test_latency_optimized_is_refused_where_it_is_not_offered(
+    standin: BedrockStandIn, runtime: BedrockRuntimeClient, model_id: str
+) -> None:
+    with pytest.raises(runtime.exceptions.ValidationException, match="Latency-optimized inference is not supported"):
+        runtime.converse(modelId=model_id, messages=[_user("hi")], performanceConfig={"latency": "optimized"})
+
+    assert standin.stats()["answered"] == 0
+    # And standard latency is served there
+    response = runtime.converse(modelId=model_id, messages=[_user("hi")], performanceConfig={"latency": "standard"})
+    assert response["performanceConfig"] == {"latency": "standard"}
+
+
+def test_latency_fallback_fault_serves_optimized_calls_at_standard(
+    standin: BedrockStandIn, runtime: BedrockRuntimeClient
+) -> None:
+    # Given the latency-optimized quota used up: Bedrock serves (and charges) standard
+    standin.set_faults(latency_fallback_rate=1)
+
+    response = runtime.converse(
+        modelId=f"us.{NOVA_PRO}", messages=[_user("hi")], performanceConfig={"latency": "optimized"}
+    )
+
+    assert response["performanceConfig"] == {"latency": "standard"}
+    assert standin.stats()["latency"] == {"standard": 1, "optimized": 0}
+
+
+def test_llama_405b_serves_optimized_only_up_to_11k_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    # Latency-optimized Llama 3.1 405B is offered from us-east-2
+    with BedrockStandIn(region="us-east-2", account_id=ACCOUNT).serve() as running:
+        runtime = _client("bedrock-runtime", running.url)
+
+        def served(prompt_tokens: int) -> str:
+            response = runtime.converse(
+                modelId=f"us.{LLAMA_31_405B}",
+                messages=[_user("x" * (4 * prompt_tokens))],
+                inferenceConfig={"maxTokens": 5},
+                performanceConfig={"latency": "optimized"},
+            )
+            assert response["usage"]["outputTokens"] == 5
+            return str(response["performanceConfig"]["latency"])
+
+        assert served(10_995) == "optimized"  # 11,000 tokens in all
+        assert served(10_996) == "standard"
+
+
+def test_a_250k_token_prompt_is_served_by_a_model_with_a_1m_window(runtime: BedrockRuntimeClient) -> None:
+    prompt = "x" * 1_000_000  # 250,000 tokens
+
+    response = runtime.converse(modelId=f"global.{OPUS_46}", messages=[_user(prompt)])
+
+    assert response["usage"]["inputTokens"] == 250_000
+    assert response["stopReason"] == "end_turn"
+
+
+def test_a_prompt_above_the_window_is_refused(standin: BedrockStandIn, runtime: BedrockRuntimeClient) -> None:
+    # Claude Haiku 4.5 has 200K tokens
+    with pytest.raises(runtime.exceptions.ValidationException, match="Input is too long for requested model"):
+        runtime.converse(modelId=HAIKU_45, messages=[_user("x" * 800_004)])
+
+    # What the window holds is served
+    assert runtime.converse(modelId=HAIKU_45, messages=[_user("x" * 800_000)])["usage"]["inputTokens"] == 200_000
+    assert standin.stats()["answered"] == 1
+
+
+def test_claude_sonnet_4_5_takes_a_1m_prompt_with_the_context_1m_beta(runtime: BedrockRuntimeClient) -> None:
+    request: Any = {"modelId": f"global.{SONNET_45}", "messages": [_user("x" * 1_000_000)]}
+
+    with pytest.raises(runtime.exceptions.ValidationException, match="Input is too long"):
+        runtime.converse(**request)
+    response = runtime.converse(**request, additionalModelRequestFields={"anthropic_beta": ["context-1m-2025-08-07"]})
+    assert response["usage"]["inputTokens"] == 250_000
+
+
+def test_the_model_table_uses_only_values_bedrock_defines() -> None:
+    # Every tier, TTL and id in the stand-in's table is one botocore's model allows, every model
+    # offers the default tier, and a latency-optimized model names US source regions
+    tiers = set(bedrock_module._shape("bedrock-runtime", "ServiceTierType").enum)  # type: ignore[attr-defined]
+    ttls = set(bedrock_module._shape("bedrock-runtime", "CacheTTL").enum)  # type: ignore[attr-defined]
+    pattern = bedrock_module._model_id_pattern()
+    for model in bedrock_module._CATALOG.values():
+        assert pattern.fullmatch(model.model_id), model.model_id
+        assert "default" in model.tiers, model.model_id
+        assert model.tiers <= tiers, model.model_id
+        assert "5m" in model.cache_ttls, model.model_id
+        assert model.cache_ttls <= ttls, model.model_id
+        assert model.prompt_caching or model.cache_ttls == {"5m"}, model.model_id
+        assert model.latency_optimized_regions <= set(bedrock_module._GEO_REGIONS["us"]), model.model_id
+        assert 0 < model.max_output_tokens < model.context_window, model.model_id
+
+
 # --------------------------------------------------------------------------- faults, stats, auth
 
 
@@ -736,7 +1093,7 @@ def test_latency_is_added_and_reported(standin: BedrockStandIn, runtime: Bedrock
 def test_faults_are_switched_over_http_while_running(server: StandInServer, runtime: BedrockRuntimeClient) -> None:
     faults_url = f"{server.url}/_local/faults"
     status, _, current = _http(faults_url)
-    assert (status, current) == (200, {"throttle_rate": 0.0, "error_rate": 0.0, "latency_ms": 0})
+    assert (status, current) == (200, NO_FAULTS)
 
     # When throttling is switched on over HTTP, the running server throttles
     status, _, current = _http(faults_url, "POST", {"throttle_rate": 1})
@@ -749,11 +1106,21 @@ def test_faults_are_switched_over_http_while_running(server: StandInServer, runt
     runtime.converse(modelId=HAIKU_35, messages=[_user("hi")])
 
     # Bad settings are refused and change nothing
-    for bad in ({"throttle_rate": 1.5}, {"error_rate": "x"}, {"latency_ms": -1}, {"latency_ms": 0.5}, {"nope": 1}, [1]):
+    bad_settings = (
+        {"throttle_rate": 1.5},
+        {"error_rate": "x"},
+        {"latency_ms": -1},
+        {"latency_ms": 0.5},
+        {"priority_downgrade_rate": 2},
+        {"latency_fallback_rate": True},
+        {"nope": 1},
+        [1],
+    )
+    for bad in bad_settings:
         status, _, body = _http(faults_url, "POST", bad)
         assert status == 400
         assert body["message"]
-    assert _http(faults_url)[2] == {"throttle_rate": 0.0, "error_rate": 0.0, "latency_ms": 0}
+    assert _http(faults_url)[2] == NO_FAULTS
 
     # Stats count it all; reset clears faults and stats
     status, _, stats = _http(f"{server.url}/_local/stats")
@@ -764,7 +1131,7 @@ def test_faults_are_switched_over_http_while_running(server: StandInServer, runt
     _http(faults_url, "POST", {"latency_ms": 5})
     status, _, after = _http(f"{server.url}/_local/reset", "POST", {})
     assert status == 200
-    assert after["faults"] == {"throttle_rate": 0.0, "error_rate": 0.0, "latency_ms": 0}
+    assert after["faults"] == NO_FAULTS
     assert after["stats"]["calls"] == 0
 
 

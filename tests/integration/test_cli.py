@@ -21,7 +21,7 @@ from typing import Any
 import boto3
 import pytest
 from tollgate_cli.main import main
-from tollgate_local.bedrock import BedrockStandIn
+from tollgate_local.bedrock import BedrockStandIn, Faults
 from tollgate_local.moto_server import LocalMotoServer
 from tollgate_local.template import REPO_ROOT, create_tables
 
@@ -121,13 +121,13 @@ def test_a_fault_out_of_range_is_named_by_its_flag_and_nothing_is_sent(
     assert run.code == 2
     assert named in run.said
     assert "credentials" not in run.said
-    assert standin[0].faults() == {"throttle_rate": 0.0, "error_rate": 0.0, "latency_ms": 0}
+    assert standin[0].faults() == Faults().as_dict()  # none changed
 
 
 def test_faults_accepts_local_and_sets_the_stand_ins_faults(cli: Cli, standin: tuple[BedrockStandIn, str]) -> None:
     run = cli("faults", "--local", "--throttle", "0.3", "--latency", "20")
     assert run.code == 0
-    assert json.loads(run.out) == {"throttle_rate": 0.3, "error_rate": 0.0, "latency_ms": 20}
+    assert json.loads(run.out) == {**Faults().as_dict(), "throttle_rate": 0.3, "latency_ms": 20}
     assert standin[0].faults()["throttle_rate"] == 0.3
 
 
