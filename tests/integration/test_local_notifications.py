@@ -21,14 +21,20 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from tollgate.config import ConfigBundle
 from tollgate_local import runtime
 from tollgate_local.stack import LocalStack
+from tollgate_local.template import REPO_ROOT, load_template, resources_of_type
 
 from tests.integration.conftest import load_event
 
 # moto's CloudFormation warns of the types it skips; the local stack handles them (tollgate_local.cloudformation)
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS::")
-ALARMS_AT_START = 20  # 3 per profile of config.json, AggregationFailureAlarm, NotificationFailureAlarm
+# Each alarm mails its first OK: 3 per profile of config.json, and the template's own (AggregationFailureAlarm,
+# NotificationFailureAlarm, the metering alarms ...), counted from the files rather than written down.
+ALARMS_AT_START = 3 * len(ConfigBundle.load_dir(REPO_ROOT).profiles()) + len(
+    resources_of_type(load_template(REPO_ROOT / "template.yaml"), "AWS::CloudWatch::Alarm")
+)
 
 
 @pytest.fixture
