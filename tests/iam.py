@@ -26,6 +26,7 @@ PHYSICAL = {
     "UsageTable": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{STACK}-usage",
     "TrendTable": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{STACK}-trends",
     "AlertTopic": f"arn:aws:sns:{REGION}:{ACCOUNT}:{STACK}-alerts",
+    "AdminTopic": f"arn:aws:sns:{REGION}:{ACCOUNT}:{STACK}-admin",
     "AggregationFailureQueue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{STACK}-failures",
     "MeteringFallbackQueue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{STACK}-metering-fallback",
     "MeteringDeadLetterQueue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{STACK}-metering-dlq",
