@@ -51,17 +51,18 @@ template-check: install ## sam validate --lint, cfn-lint and sam build with pyth
 	$(MAKE) --no-print-directory build
 
 .PHONY: build
-build: install ## sam build (Lambda runtime python3.13)
-	$(BIN)/tollgate config check
+build: install ## tollgate config check (in REGION, else the region sam deploy uses), then sam build (python3.13)
+	$(BIN)/tollgate config check $(if $(REGION),--region $(REGION))
 	PATH=$(CURDIR)/$(BIN):$$PATH PYENV_VERSION=$(PYENV_313) $(OFFLINE_AWS) $(BIN)/sam build
 
 .PHONY: deploy
-deploy: install ## check config.json/models.json, sam build, sam deploy --guided (needs AWS credentials)
-	$(BIN)/tollgate config check
+deploy: install ## check config.json/models.json (priced in REGION, else the region sam deploy uses), sam build, sam deploy --guided (needs AWS credentials)
+	$(BIN)/tollgate config check $(if $(REGION),--region $(REGION))
 	PATH=$(CURDIR)/$(BIN):$$PATH PYENV_VERSION=$(PYENV_313) SAM_CLI_TELEMETRY=0 $(BIN)/sam build
 	PATH=$(CURDIR)/$(BIN):$$PATH SAM_CLI_TELEMETRY=0 $(BIN)/sam deploy --guided
 
-# `make delete STACK=name REGION=region` (defaults: samconfig.toml's stack name; AWS_REGION or the profile's)
+# `make delete STACK=name REGION=region` (defaults: samconfig.toml's stack name; AWS_REGION or the profile's);
+# `make build` / `make deploy REGION=region` check that models.json prices every profile in that region.
 STACK ?= tollgate
 REGION ?=
 

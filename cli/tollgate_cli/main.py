@@ -15,9 +15,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from tollgate.adapters.cloudwatch import CloudWatchMetricsSink
 from tollgate.adapters.dynamodb import DynamoKeyStore, DynamoTrendStore, DynamoUsageStore, UsageStreamBatches
+from tollgate.advice import advise
 from tollgate.config import ConfigBundle, ConfigError
 from tollgate.keys import KEY_ID_PATTERN, KeyAlreadyRevokedError, TenantKey, hash_key, issue_key, key_id_of
 from tollgate.money import usd
@@ -51,25 +53,64 @@ class UsageError(Exception):
 # ------------------------------------------------------------------------------ config
 
 
+def _region_to_check(args: argparse.Namespace) -> Chosen | str:
+    """The stack's region, found as for a deployed stack (see tollgate_cli.target); else why there is none."""
+    try:
+        return choose_region(args.region, SamConfig.read(Path(args.dir) / SAMCONFIG_FILE))
+    except TargetError as error:
+        return str(error)
+
+
 def cmd_config_check(args: argparse.Namespace) -> int:
     bundle = ConfigBundle.load_dir(Path(args.dir))
+    region = _region_to_check(args)
+    if isinstance(region, Chosen):
+        try:
+            bundle = bundle.in_region(region.value)
+        except ConfigError as error:
+            err.print(
+                f"[red]configuration error[/red]: models.json does not price every profile in {region.value} "
+                f"(region from {region.source}), where the stack runs; a deploy there would be refused\n"
+                + escape(str(error)),
+                highlight=False,
+            )
+            return 2
     profiles = bundle.profiles()
+    where = (
+        f"every profile is priced in {region.value} (region from {region.source})"
+        if isinstance(region, Chosen)
+        else "checked no region"
+    )
     out.print(
         f"[green]ok[/green] config.json and models.json are valid: {len(bundle.config.tenants)} tenants, "
-        f"{len(profiles)} profiles, {len(bundle.catalog.models)} models"
+        f"{len(profiles)} profiles, {len(bundle.catalog.models)} models; {where}",
+        highlight=False,
     )
     shown = tables.table(
-        "alarm thresholds per profile",
-        ("profile", "tenant", "model", "scope", "cost/5min", "tokens/min", "requests/min"),
+        "profiles: what their tenants may ask Bedrock for, and their alarm thresholds",
+        ("profile", "tenant", "model", "scope", "tiers", "cache TTLs", "latency", "cost/5min", "tokens/min",
+         "requests/min"),
         right=("cost/5min", "tokens/min", "requests/min"),
-    )
+    )  # fmt: skip
     costs = tables.usd_cells([p.cost_threshold for p in profiles])
     for p, cost in zip(profiles, costs, strict=True):
+        caching = bundle.catalog.models[p.model_id].prompt_caching
         shown.add_row(
-            p.name, p.tenant_id, p.model_id, p.scope, cost,
-            str(p.tokens_per_min_threshold), str(p.requests_per_min_threshold),
+            p.name, p.tenant_id, p.model_id, p.scope, ", ".join(p.allow.tiers),
+            ", ".join(p.allow.cache_ttls) if caching else "(no caching)", ", ".join(p.allow.latency),
+            cost, str(p.tokens_per_min_threshold), str(p.requests_per_min_threshold),
         )  # fmt: skip
     tables.print_table(out, shown)
+    if not isinstance(region, Chosen):
+        err.print(
+            "[yellow]warning[/yellow]: checked no region, so not whether models.json prices every profile where the "
+            "stack runs (a deploy there refuses a profile it does not price). Give the region with "
+            f"`tollgate config check --region REGION` (`make deploy REGION=...`), or where `sam deploy` finds it: "
+            f"region in samconfig.toml, AWS_REGION, or your AWS profile's region. ({escape(region)})",
+            highlight=False,
+        )
+    for advice in advise(bundle, datetime.now(UTC).date(), region.value if isinstance(region, Chosen) else None):
+        err.print(f"[yellow]warning[/yellow]: {escape(advice.message)}", highlight=False)
     return 0
 
 
@@ -562,9 +603,17 @@ def parser() -> argparse.ArgumentParser:
     config = commands.add_parser("config", help="validate config.json and models.json").add_subparsers(
         dest="action", required=True
     )
-    config.add_parser("check", help="validate both files; names the file, place and problem").set_defaults(
-        run=cmd_config_check
+    check = config.add_parser(
+        "check",
+        help="validate both files (names the file, place and problem), check that every profile is priced in the "
+        "stack's region, and warn of models near their end of life and of unchecked prices",
     )
+    check.add_argument(
+        "--region",
+        help="the region the stack runs in (default: samconfig.toml's region, then AWS_REGION, AWS_DEFAULT_REGION, "
+        "the AWS profile's region)",
+    )
+    check.set_defaults(run=cmd_config_check)
 
     keys = commands.add_parser("keys", help="issue, list and revoke tenant API keys").add_subparsers(
         dest="action", required=True

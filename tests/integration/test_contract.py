@@ -20,6 +20,7 @@ import boto3
 import botocore.retries.standard
 import pytest
 from tollgate.budget import GATEWAY_BUDGET
+from tollgate.config import priced_here
 from tollgate.money import usd
 from tollgate_local.apigw import authorized_event
 
@@ -262,12 +263,17 @@ def test_another_tenants_profiles_and_missing_ones_look_the_same_to_a_tenant(sta
 
 
 def test_the_cost_a_tenant_is_told_is_its_tokens_times_the_models_json_prices_per_million(stack: Stack) -> None:
-    # Given a cross-region profile, and the models.json row in force for its model and scope
+    # Given a global profile, and the models.json row in force for its model and scope in the stack's region
     profile = stack.bundle.profile("globex-assistant")
     assert profile is not None
-    assert profile.scope == "cross-region"
+    assert profile.scope == "global"
     today = datetime.now(UTC).date()
-    rows = [r for r in stack.bundle.catalog.models[profile.model_id].prices if r.scope == "cross-region"]
+    catalog = stack.bundle.catalog
+    rows = [
+        r
+        for r in catalog.models[profile.model_id].prices
+        if r.dimensions == ("global", "default", "standard", "standard") and priced_here(catalog, r, REGION)
+    ]
     row = max((r for r in rows if r.effective_from <= today), key=lambda r: r.effective_from)
     assert stack.bundle.catalog.unit == "USD per 1M tokens"
     assert row.cache_read is not None
@@ -303,7 +309,7 @@ def test_the_cost_a_tenant_is_told_is_its_tokens_times_the_models_json_prices_pe
         record = stack.usage.get(response_header(response, "x-tollgate-request-id") or "")
         assert record is not None
         assert usd(record.cost_pusd) == expected
-        assert record.price_version == f"{profile.model_id}@cross-region@{row.effective_from.isoformat()}"
-    # (the cross-region row differs from the global one, so a price from the wrong scope would show above)
-    global_row = next(r for r in stack.bundle.catalog.models[profile.model_id].prices if r.scope == "global")
-    assert row.input != global_row.input
+        assert record.price_version == f"{profile.model_id}@global@{','.join(row.regions)}@{row.effective_from}"
+    # (the geographic cross-region row differs from the global one, so a price from the wrong scope would show above)
+    geo_row = next(r for r in catalog.models[profile.model_id].prices if r.scope == "cross-region")
+    assert row.input != geo_row.input

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tollgate.advice import advise
 from tollgate.config import ConfigBundle, ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -218,3 +221,109 @@ def test_a_cost_threshold_of_zero_says_what_and_how() -> None:  # written as the
         'config.json: defaults.cost_threshold: "0" is not above 0; it is the token cost over 5 minutes above which '
         'a profile\'s BedrockTokenCostAlarm fires: write an amount of USD above 0 as a string, e.g. "5.00"'
     ]
+
+
+# --------------------------------------------------------------------------- allowances, lifecycle, sources
+
+
+def test_an_allowance_bedrock_does_not_offer_is_refused_even_when_no_region_is_checked() -> None:
+    config = edited(CONFIG, "profiles/acme-chat/allow", {"tiers": ["default", "priority"], "latency": ["optimized"]})
+    found = problems(config)  # from_texts without a region
+    assert found == [
+        "config.json: profiles.acme-chat.allow.tiers: Bedrock offers anthropic.claude-haiku-4-5-20251001-v1:0 in "
+        "the tiers ['default'] (models.json), not 'priority'",
+        "config.json: profiles.acme-chat.allow.latency: anthropic.claude-haiku-4-5-20251001-v1:0 has no "
+        "latency-optimized inference (models.json)",
+    ]
+
+
+def test_a_description_bedrock_would_refuse_is_refused_before_the_deploy() -> None:
+    (found,) = problems(edited(CONFIG, "profiles/acme-chat/description", "Chat, for Acme"))
+    assert found.startswith("config.json: profiles.acme-chat.description: 'Chat, for Acme' is refused by Bedrock:")
+
+
+def test_a_replacement_that_is_not_in_models_json_is_named() -> None:
+    models = edited(
+        MODELS, "models/anthropic.claude-3-haiku-20240307-v1:0/lifecycle/replacement", "anthropic.gone-v1:0"
+    )
+    assert problems(models=models) == [
+        "models.json: models.anthropic.claude-3-haiku-20240307-v1:0.lifecycle.replacement: 'anthropic.gone-v1:0' is "
+        "not another model of models.json; name one that is listed"
+    ]
+
+
+def test_lifecycle_dates_out_of_order_are_refused() -> None:
+    models = edited(MODELS, "models/anthropic.claude-opus-4-1-20250805-v1:0/lifecycle/legacy_from", "2027-02-01")
+    (found,) = problems(models=models)
+    assert found.endswith("end_of_life 2027-01-08 is before legacy_from 2027-02-01")
+
+
+def test_a_cache_minimum_on_a_model_that_does_not_cache_is_refused() -> None:
+    (found,) = problems(models=edited(MODELS, "models/meta.llama3-3-70b-instruct-v1:0/cache_min_tokens", 1024))
+    assert found.startswith("models.json: models.meta.llama3-3-70b-instruct-v1:0.cache_min_tokens: given but")
+
+
+def test_the_shipped_files_price_every_profile_in_us_east_1_and_say_what_to_add_elsewhere() -> None:
+    assert ConfigBundle.load_dir(REPO, region="us-east-1").region == "us-east-1"
+    with pytest.raises(ConfigError) as caught:
+        ConfigBundle.load_dir(REPO, region="zz-nowhere-1")  # a region no row names
+    found = [str(p) for p in caught.value.problems]
+    assert {p.split(": ")[1] for p in found} == {f"profiles.{name}" for name in CONFIG["profiles"]}
+    assert (
+        "config.json: profiles.acme-chat: models.json has no global price for anthropic.claude-haiku-4-5-20251001-v1:0 "
+        "in zz-nowhere-1 (priced in: us): add a row to models.anthropic.claude-haiku-4-5-20251001-v1:0.prices whose "
+        "regions include zz-nowhere-1, or deploy the stack in a priced region"
+    ) in found
+
+
+def test_every_shipped_price_row_names_its_source_and_grade_and_none_claims_a_check() -> None:
+    grades = {"A", "B", "B, cache derived", "derived", "kept"}
+    for model_id, entry in ConfigBundle.load_dir(REPO).catalog.models.items():
+        for row in entry.prices:
+            assert row.grade in grades, (model_id, row.source)
+            assert row.checked is None, model_id  # nobody checked the live pricing page here
+            if row.grade == "kept":  # unsourced figures only for history: models Bedrock no longer serves
+                assert entry.lifecycle.end_of_life is not None, model_id
+
+
+def _rates(row: Any) -> list[Any]:
+    return [row.input, row.output, row.cache_read, row.cache_write, row.cache_write_1h]
+
+
+def test_derived_rows_are_exactly_what_their_rule_says() -> None:
+    # geo = global x 1.10 (Claude), priority = standard x 1.75 and flex x 0.50 (Mistral)
+    checked = 0
+    for entry in ConfigBundle.load_dir(REPO).catalog.models.values():
+        for row in entry.prices:
+            if "geo = global x 1.10" in row.source:
+                base = next(
+                    r for r in entry.prices
+                    if r.scope == "global" and (r.effective_from, r.context, r.regions) ==
+                    (row.effective_from, row.context, row.regions)
+                )  # fmt: skip
+                expected = [None if v is None else v * Decimal("1.10") for v in _rates(base)]
+                derived = _rates(row) if row.grade == "derived" else _rates(row)[2:]  # "cache derived": cache only
+                assert derived == (expected if row.grade == "derived" else expected[2:]), row.source
+                checked += 1
+            if row.tier in ("priority", "flex"):
+                factor = Decimal("1.75") if row.tier == "priority" else Decimal("0.50")
+                standard = next(r for r in entry.prices if r.tier == "default" and r.regions == row.regions
+                                and r.scope == row.scope)  # fmt: skip
+                if row.grade == "derived":
+                    assert (row.input, row.output) == (standard.input * factor, standard.output * factor)
+                    checked += 1
+    assert checked >= 8
+
+
+def test_no_sample_profile_is_on_a_model_near_or_past_its_end_of_life(bundle: ConfigBundle) -> None:
+    found = advise(bundle, date(2026, 12, 3), "us-east-1")
+    assert [a.kind for a in found if a.kind not in ("unchecked", "derived")] == []
+
+
+def test_the_sample_profiles_show_the_new_ways_of_being_served(bundle: ConfigBundle) -> None:
+    assistant, reports = bundle.profile("globex-assistant"), bundle.profile("globex-reports")
+    assert assistant is not None
+    assert reports is not None
+    assert (assistant.scope, assistant.allow.cache_ttls) == ("global", ("5m", "1h"))
+    assert bundle.catalog.models[assistant.model_id].long_context_above == 200_000
+    assert reports.allow.tiers == ("default", "priority", "flex")

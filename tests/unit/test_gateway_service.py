@@ -121,7 +121,8 @@ def test_a_call_through_an_own_profile_is_charged_once(bundle: ConfigBundle) -> 
     assert record == answer.record
     # Claude Haiku 4.5, global: $1 in / $5 out per 1M -> 1000 * 1e-6 + 200 * 5e-6 = $0.002
     assert record.cost_usd == "0.002"
-    assert record.price_version == "anthropic.claude-haiku-4-5-20251001-v1:0@global@2025-10-15"
+    # the row of the US regions' price list (region group "us" of models.json)
+    assert record.price_version == "anthropic.claude-haiku-4-5-20251001-v1:0@global@us@2025-10-15"
     assert (record.tenant_id, record.profile, record.key_id) == ("acme", "acme-chat", "key1")
 
 

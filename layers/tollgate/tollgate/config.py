@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -39,6 +40,9 @@ LAYER_CONFIG_DIR = "tollgate-config"
 Scope = Literal["in-region", "cross-region", "global"]
 SCOPES: tuple[Scope, ...] = ("in-region", "cross-region", "global")
 PRICE_UNIT = "USD per 1M tokens"
+#: A price row's source whose grade (the leading "[...]") contains this word holds figures computed
+#: from a rule (such as "geo = global x 1.10"), not read from a page: `tollgate config check` lists them.
+DERIVED_MARK = "derived"
 
 #: What Bedrock can serve a call with, each priced on its own (the served values are read from
 #: the Converse response: ``serviceTier.type``, ``performanceConfig.latency``; the cache-write TTL
@@ -126,14 +130,30 @@ class Allow(_Strict):
         return value
 
 
+#: Bedrock's rule for an inference profile's description (botocore: InferenceProfileDescription).
+PROFILE_DESCRIPTION_PATTERN = re.compile(r"([0-9a-zA-Z:.][ _-]?)+")
+
+
 class Profile(_Strict):
     tenant: TenantId
     model: ModelId
     scope: Scope | None = None
+    #: The description of the profile's application inference profile.
     description: str = Field(default="", max_length=200)
     tags: dict[TagKey, TagValue] = Field(default_factory=dict)
     thresholds: ThresholdOverrides = Field(default_factory=ThresholdOverrides)
     allow: Allow = Field(default_factory=Allow)
+
+    @field_validator("description")
+    @classmethod
+    def _bedrock_accepts(cls, value: str) -> str:
+        # Checked here so that a deploy does not fail halfway at CreateInferenceProfile.
+        if value and not PROFILE_DESCRIPTION_PATTERN.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is refused by Bedrock: a description may use letters, digits, ':' and '.', each followed "
+                "by at most one space, '_' or '-' (no commas, no other punctuation)"
+            )
+        return value
 
     @field_validator("tenant")
     @classmethod
@@ -224,7 +244,9 @@ class PriceRow(_Strict):
     #: Cache writes with the 5-minute TTL (Bedrock's default TTL).
     cache_write: Decimal | None = None
     cache_write_1h: Decimal | None = None
-    #: Where the figures come from (a URL and its date), for whoever checks them.
+    #: Where the figures come from (a URL and its date), for whoever checks them. It starts with the
+    #: evidence grade in brackets ("[A]" AWS's own page, "[B]" an AWS-authored transcription of it);
+    #: a grade that says "derived" marks figures computed from a rule, not read (see ``derived``).
     source: str = ""
     #: When a person last checked the figures against the AWS pricing page (absent: not checked).
     checked: date | None = None
@@ -261,6 +283,17 @@ class PriceRow(_Strict):
     def dimensions(self) -> tuple[Scope, Tier, Context, Latency]:
         return (self.scope, self.tier, self.context, self.latency)
 
+    @property
+    def grade(self) -> str:
+        """The evidence grade the source starts with ("B", "B, cache derived" ...); "" if none."""
+        match = re.match(r"^\[([^\]]*)\]", self.source.strip())
+        return match.group(1).strip() if match else ""
+
+    @property
+    def derived(self) -> bool:
+        """Whether (some of) the figures were computed from a rule (e.g. "global x 1.10") rather than read."""
+        return DERIVED_MARK in self.grade.lower()
+
     def describe(self) -> str:
         extras = [
             v for v, d in ((self.tier, "default"), (self.context, "standard"), (self.latency, "standard")) if v != d
@@ -269,11 +302,25 @@ class PriceRow(_Strict):
 
 
 class Lifecycle(_Strict):
-    """Bedrock's lifecycle dates of a model (the model lifecycle page and model cards)."""
+    """Bedrock's lifecycle dates of a model (the model lifecycle page and model cards).
+
+    From ``end_of_life`` on, Bedrock refuses calls to the model; a model stays listed after it so
+    that the records charged at its prices still name a row.
+    """
 
     launched: date | None = None
     legacy_from: date | None = None
     end_of_life: date | None = None
+    #: The model (of models.json) to move a profile to when this one is legacy or past its end of life.
+    replacement: ModelId | None = None
+
+    @model_validator(mode="after")
+    def _in_order(self) -> Lifecycle:
+        dates = [(n, d) for n in ("launched", "legacy_from", "end_of_life") if (d := getattr(self, n)) is not None]
+        for (first, earlier), (then, later) in pairwise(dates):
+            if later < earlier:
+                raise ValueError(f"{then} {later} is before {first} {earlier}")
+        return self
 
 
 class ModelEntry(_Strict):
@@ -284,6 +331,9 @@ class ModelEntry(_Strict):
     cache_ttls: tuple[CacheTtl, ...] = ("5m",)
     #: The service tiers Bedrock offers for this model ("default" is Standard).
     tiers: tuple[Tier, ...] = ("default",)
+    #: Fewest prompt tokens a cache checkpoint must close for Bedrock to cache it (a shorter prefix
+    #: is not cached: its tokens are billed as input). Informative; absent where no source gives it.
+    cache_min_tokens: int | None = Field(default=None, gt=0, strict=True)
     #: Whether latency-optimized inference (performanceConfig.latency = optimized) exists for it.
     latency_optimized: bool = False
     #: Above this many prompt tokens (input + cache read + cache write, the whole request) a call
@@ -299,6 +349,10 @@ class ModelEntry(_Strict):
             problems.append((("tiers",), 'every model has the "default" tier; add it'))
         if "5m" not in self.cache_ttls:
             problems.append((("cache_ttls",), '"5m" is the default TTL; keep it'))
+        if self.cache_min_tokens is not None and not self.prompt_caching:
+            problems.append(
+                (("cache_min_tokens",), "given but prompt_caching is false; remove it or set prompt_caching")
+            )
         if self.long_context_above is not None and not any(r.context == "long" for r in self.prices):
             problems.append((("long_context_above",), 'no row has "context": "long"; add the long-context rates'))
         seen: dict[tuple[object, ...], int] = {}
@@ -427,6 +481,15 @@ class ModelCatalog(_Strict):
                                 f"{name!r} is neither a region code nor one of region_groups ({known})",
                             )
                         )
+        for model_id, entry in self.models.items():
+            replacement = entry.lifecycle.replacement
+            if replacement is not None and (replacement == model_id or replacement not in self.models):
+                problems.append(
+                    (
+                        ("models", model_id, "lifecycle", "replacement"),
+                        f"{replacement!r} is not another model of models.json; name one that is listed",
+                    )
+                )
         providers = {e.provider for e in self.models.values()}
         for index, discount in enumerate(self.contract.discounts):
             if discount.model is not None and discount.model not in self.models:
@@ -765,6 +828,8 @@ def _cross_check(
                     + ", ".join(sorted(model.scopes())),
                 )
             )
+        if model is not None:
+            problems.extend(_allowance_problems(profile, model, place, config_file, models_file))
         problems.extend(_check_tags(profile.tags, f"{place}.tags", config_file))
         merged = {**config.tenants[profile.tenant].tags, **profile.tags} if profile.tenant in config.tenants else {}
         if len(merged) > MAX_USER_TAGS:
@@ -774,6 +839,52 @@ def _cross_check(
                 )
             )
     return problems
+
+
+def _allowance_problems(
+    profile: Profile, model: ModelEntry, place: str, config_file: str, models_file: str
+) -> list[ConfigProblem]:
+    """What a profile allows that Bedrock does not offer for its model (in any region)."""
+    problems: list[ConfigProblem] = []
+    allow = profile.allow
+    for tier in allow.tiers:
+        if tier not in model.tiers:
+            problems.append(
+                ConfigProblem(
+                    config_file,
+                    f"{place}.allow.tiers",
+                    f"Bedrock offers {profile.model} in the tiers {list(model.tiers)} ({models_file}), not {tier!r}",
+                )
+            )
+    if "1h" in allow.cache_ttls and ("1h" not in model.cache_ttls or not model.prompt_caching):
+        problems.append(
+            ConfigProblem(
+                config_file, f"{place}.allow.cache_ttls", f"{profile.model} has no 1-hour cache ({models_file})"
+            )
+        )
+    if "optimized" in allow.latency and not model.latency_optimized:
+        problems.append(
+            ConfigProblem(
+                config_file,
+                f"{place}.allow.latency",
+                f"{profile.model} has no latency-optimized inference ({models_file})",
+            )
+        )
+    return problems
+
+
+def served_ways(allow: Allow, model: ModelEntry) -> list[tuple[Tier, Context, Latency]]:
+    """Every (tier, context, latency) a profile's call may be served and charged with.
+
+    Each allowed tier at standard latency, and each allowed latency at the default tier (a request
+    combining two non-defaults is refused at the gateway unless that is priced too); each in the
+    standard context and, for a model with long-context rates, the long one.
+    """
+    contexts: tuple[Context, ...] = ("standard", "long") if model.long_context_above is not None else ("standard",)
+    ways: set[tuple[Tier, Latency]] = {(t, "standard") for t in allow.tiers if t in model.tiers} | {
+        ("default", x) for x in allow.latency if x == "standard" or model.latency_optimized
+    }
+    return [(tier, context, latency) for tier, latency in sorted(ways) for context in contexts]
 
 
 def priced_here(catalog: ModelCatalog, row: PriceRow, region: str) -> bool:
@@ -793,59 +904,27 @@ def _region_check(
         scope = profile.scope or config.defaults.scope
         place = f"profiles.{name}"
         here = [r for r in model.prices if r.scope == scope and priced_here(catalog, r, region)]
-        allow = profile.allow
-        for tier in allow.tiers:
-            if tier not in model.tiers:
+        for way_tier, context, way_latency in served_ways(profile.allow, model):
+            if not any(r.dimensions == (scope, way_tier, context, way_latency) for r in here):
+                way = (way_tier, context, way_latency)
+                wanted = scope if way == ("default", "standard", "standard") else f"{scope} {'/'.join(way)}"
+                elsewhere = sorted(
+                    {
+                        "every region" if catalog.regions_of(r) is None else ",".join(r.regions)
+                        for r in model.prices
+                        if r.dimensions == (scope, way_tier, context, way_latency)
+                    }
+                )
                 problems.append(
                     ConfigProblem(
                         config_file,
-                        f"{place}.allow.tiers",
-                        f"Bedrock offers {profile.model} in the tiers {list(model.tiers)} ({models_file}), "
-                        f"not {tier!r}",
+                        place,
+                        f"{models_file} has no {wanted} price for {profile.model} in {region}"
+                        + (f" (priced in: {'; '.join(elsewhere)})" if elsewhere else "")
+                        + f": add a row to models.{profile.model}.prices whose regions include {region}, "
+                        "or deploy the stack in a priced region",
                     )
                 )
-        if "1h" in allow.cache_ttls and ("1h" not in model.cache_ttls or not model.prompt_caching):
-            problems.append(
-                ConfigProblem(
-                    config_file, f"{place}.allow.cache_ttls", f"{profile.model} has no 1-hour cache ({models_file})"
-                )
-            )
-        if "optimized" in allow.latency and not model.latency_optimized:
-            problems.append(
-                ConfigProblem(
-                    config_file,
-                    f"{place}.allow.latency",
-                    f"{profile.model} has no latency-optimized inference ({models_file})",
-                )
-            )
-        contexts = ("standard", "long") if model.long_context_above is not None else ("standard",)
-        # Each allowed tier at standard latency, and each allowed latency at the default tier (a
-        # request combining two non-defaults is refused at the gateway unless that is priced too).
-        ways: set[tuple[str, str]] = {(t, "standard") for t in allow.tiers if t in model.tiers} | {
-            ("default", x) for x in allow.latency if x == "standard" or model.latency_optimized
-        }
-        for way_tier, way_latency in sorted(ways):
-            for context in contexts:
-                if not any(r.tier == way_tier and r.latency == way_latency and r.context == context for r in here):
-                    way = (way_tier, context, way_latency)
-                    wanted = scope if way == ("default", "standard", "standard") else f"{scope} {'/'.join(way)}"
-                    elsewhere = sorted(
-                        {
-                            "every region" if catalog.regions_of(r) is None else ",".join(r.regions)
-                            for r in model.prices
-                            if r.dimensions == (scope, way_tier, context, way_latency)
-                        }
-                    )
-                    problems.append(
-                        ConfigProblem(
-                            config_file,
-                            place,
-                            f"{models_file} has no {wanted} price for {profile.model} in {region}"
-                            + (f" (priced in: {'; '.join(elsewhere)})" if elsewhere else "")
-                            + f": add a row to models.{profile.model}.prices whose regions include {region}, "
-                            "or deploy the stack in a priced region",
-                        )
-                    )
     return problems
 
 

@@ -181,16 +181,28 @@ class PriceBook:
                     key: _Key = (model_id, *row.dimensions)
                     (general if row.regions == "*" else specific).setdefault(key, []).append(row)
         self._rows: dict[_Key, list[Price]] = {}
+        self._source_rows: dict[_Key, list[PriceRow]] = {}
         for key in specific.keys() | general.keys():
             own = specific.get(key, [])
             start = min((r.effective_from for r in own), default=None)
             rows = own + [r for r in general.get(key, []) if start is None or r.effective_from < start]
-            self._rows[key] = [Price.from_row(key[0], r) for r in sorted(rows, key=lambda r: r.effective_from)]
+            rows.sort(key=lambda r: r.effective_from)
+            self._source_rows[key] = rows
+            self._rows[key] = [Price.from_row(key[0], r) for r in rows]
         self._dates = {key: [p.effective_from for p in prices] for key, prices in self._rows.items()}
 
     def offers(self, model_id: str, scope: str, *, tier: str, latency: str, context: str = "standard") -> bool:
         """Whether any row (of any date) prices this way of serving the model here."""
         return (model_id, scope, tier, context, latency) in self._rows
+
+    def rows_from(
+        self, model_id: str, scope: str, day: date, *, tier: str, context: str, latency: str
+    ) -> list[PriceRow]:
+        """The models.json rows a call served this way is charged at here, on ``day`` or later: the
+        row in force that day and any that take effect after it (oldest first)."""
+        rows = self._source_rows.get((model_id, scope, tier, context, latency), [])
+        index = max(bisect.bisect_right([r.effective_from for r in rows], day) - 1, 0)
+        return rows[index:]
 
     def long_context(self, model_id: str, tokens: TokenCounts) -> bool:
         entry = self._catalog.models.get(model_id)
