@@ -50,7 +50,7 @@ def test_the_shipped_files_pass_in_us_east_1_with_the_allowances_and_the_uncheck
     text = said(capsys)
     assert "7 profiles, 33 models; every profile is priced in us-east-1 (region from --region)" in text
     assert re.search(r"globex-reports globex mistral\.mistral-large-3-675b-instruct in-region default, priority, flex "
-                     r"\(no caching\) standard \$5\.00", text)  # fmt: skip
+                     r"\(no caching\) standard \$20\.00", text)  # fmt: skip
     assert re.search(r"globex-assistant globex anthropic\.claude-sonnet-4-5-20250929-v1:0 global default 5m, 1h", text)
     assert (
         "warning: 10 of the 10 price rows the profiles' calls are charged at in us-east-1 have no `checked` date"
