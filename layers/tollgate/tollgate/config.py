@@ -428,6 +428,21 @@ class Lifecycle(_Strict):
         return self
 
 
+class ModelLimits(_Strict):
+    """What Bedrock lets one request of a model read and write (its model card): the largest prompt
+    and the largest answer. An enforced budget reserves a request's worst case before Bedrock is
+    called (tollgate.ledger); these bound it where the request itself does not (no
+    ``inferenceConfig.maxTokens``; content whose tokens cannot be counted beforehand). Unknown
+    (absent): such a request is refused under an enforced budget, never guessed."""
+
+    #: Most prompt tokens (input + cache read + cache write) one request may carry.
+    context_window: int | None = Field(default=None, gt=0, strict=True)
+    #: Most output tokens (reasoning included) one answer may have.
+    max_output_tokens: int | None = Field(default=None, gt=0, strict=True)
+    #: Where the figures come from, with their evidence grade, as for price rows.
+    source: str = ""
+
+
 class ModelEntry(_Strict):
     name: str = Field(min_length=1)
     provider: str = Field(min_length=1)
@@ -445,6 +460,7 @@ class ModelEntry(_Strict):
     #: is billed at the model's long-context rates (rows with "context": "long").
     long_context_above: int | None = Field(default=None, gt=0, strict=True)
     lifecycle: Lifecycle = Field(default_factory=Lifecycle)
+    limits: ModelLimits = Field(default_factory=ModelLimits)
     prices: list[PriceRow] = Field(min_length=1)
 
     @model_validator(mode="after")
