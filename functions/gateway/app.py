@@ -120,8 +120,14 @@ def error_response(error: TollgateError) -> Response[str]:
         status_code=error.status,
         content_type="application/json",
         body=json.dumps({"message": error.message}),
-        headers={"x-amzn-ErrorType": error.error_type},
+        headers={"x-amzn-ErrorType": error.error_type, **retry_after_header(error)},
     )
+
+
+def retry_after_header(error: TollgateError) -> dict[str, str]:
+    """``Retry-After`` (seconds) for a refusal that says when trying again can succeed."""
+    retry_after = getattr(error, "retry_after", None)
+    return {} if retry_after is None else {"Retry-After": str(retry_after)}
 
 
 @app.exception_handler(TollgateError)
