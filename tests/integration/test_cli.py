@@ -238,7 +238,8 @@ def test_listing_keys_of_a_tenant_without_keys_says_so(cli: Cli) -> None:
 def deploy_stack(url: str, name: str, region: str, tenant_table: str) -> None:
     """A stack in moto whose Outputs name a tenant table, as the real stack's do."""
     create_tables(dynamodb(url, region), {"UsageTable": f"{tenant_table}-u", "TrendTable": f"{tenant_table}-t",
-                                          "TenantTable": tenant_table, "ControlTable": f"{tenant_table}-c"})  # fmt: skip
+                                          "TenantTable": tenant_table,
+                                          "ControlTable": f"{tenant_table}-c"})  # fmt: skip
     template = {
         "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
         "Outputs": {"TenantTableName": {"Value": tenant_table}},
