@@ -20,9 +20,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from tollgate.adapters.cloudwatch import CloudWatchMetricsSink
 from tollgate.adapters.dynamodb import DynamoKeyStore, DynamoTrendStore, DynamoUsageStore, UsageStreamBatches
 from tollgate.advice import advise
-from tollgate.config import ConfigBundle, ConfigError
+from tollgate.config import Budget, ConfigBundle, ConfigError
 from tollgate.keys import KEY_ID_PATTERN, KeyAlreadyRevokedError, TenantKey, hash_key, issue_key, key_id_of
-from tollgate.money import usd
+from tollgate.money import format_usd, usd
 from tollgate.rollup import Granularity, period_of
 from tollgate.services.redrive import FailedBatch, NotAFailedBatchError, Redriver
 
@@ -101,6 +101,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
             cost, str(p.tokens_per_min_threshold), str(p.requests_per_min_threshold),
         )  # fmt: skip
     tables.print_table(out, shown)
+    tables.print_table(out, _effective_limits(bundle))
     if not isinstance(region, Chosen):
         err.print(
             "[yellow]warning[/yellow]: checked no region, so not whether models.json prices every profile where the "
@@ -112,6 +113,38 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     for advice in advise(bundle, datetime.now(UTC).date(), region.value if isinstance(region, Chosen) else None):
         err.print(f"[yellow]warning[/yellow]: {escape(advice.message)}", highlight=False)
     return 0
+
+
+def _budget_cells(budget: Budget) -> tuple[str, str, str]:
+    if not budget.active:
+        return "-", "-", "-"
+    monthly = format_usd(budget.monthly_pusd) if budget.monthly_pusd is not None else "-"
+    daily = format_usd(budget.daily_pusd) if budget.daily_pusd is not None else "-"
+    return monthly, daily, budget.mode
+
+
+def _effective_limits(bundle: ConfigBundle) -> Any:
+    """Each tenant's and profile's limits after defaults < customer tier < tenant < profile."""
+    shown = tables.table(
+        "effective limits: budgets (USD, tenant-local periods), rate limits, action on a cost alarm",
+        ("tenant / profile", "customer tier", "time zone", "monthly", "daily", "mode", "alerts", "requests/min",
+         "tokens/min", "on cost alarm"),
+        right=("monthly", "daily", "requests/min", "tokens/min"),
+    )  # fmt: skip
+    for tenant in bundle.tenants():
+        limits = tenant.rate_limits
+        shown.add_row(
+            tenant.tenant_id, tenant.customer_tier or "-", tenant.time_zone, *_budget_cells(tenant.budget),
+            ", ".join(map(str, tenant.budget.alerts)) if tenant.budget.active else "-",
+            str(limits.requests_per_min or "-"), str(limits.tokens_per_min or "-"), tenant.on_cost_alarm,
+        )  # fmt: skip
+        for profile in bundle.profiles_of(tenant.tenant_id):
+            own = profile.budget
+            shown.add_row(
+                f"  {profile.name}", "", "", *_budget_cells(own),
+                ", ".join(map(str, own.alerts)) if own.active else "-", "", "", profile.on_cost_alarm,
+            )  # fmt: skip
+    return shown
 
 
 # ------------------------------------------------------------------------------ keys

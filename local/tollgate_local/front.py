@@ -314,6 +314,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog (5) resets connections a burst of clients opens at once;
+    # API Gateway takes them all.
+    request_queue_size = 128
     api: LocalApi
     extra_routes: dict[str, Callable[[], tuple[int, dict[str, str], bytes]]]
 

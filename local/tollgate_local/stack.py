@@ -26,6 +26,7 @@ import signal
 import socket
 import threading
 import time
+import uuid
 import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -65,6 +66,34 @@ DEFAULT_PORT = 3000
 #: How often alarms are evaluated under `make local` (CloudWatch evaluates about once a minute).
 DEFAULT_ALARM_INTERVAL = 5.0
 ALARM_INTERVAL_SECONDS = float(os.environ.get("TOLLGATE_ALARM_INTERVAL", DEFAULT_ALARM_INTERVAL))
+#: How often functions with a Schedule event run under `make local` (deployed: their own rate).
+DEFAULT_SCHEDULE_INTERVAL = 5.0
+SCHEDULE_INTERVAL_SECONDS = float(os.environ.get("TOLLGATE_SCHEDULE_INTERVAL", DEFAULT_SCHEDULE_INTERVAL))
+
+
+def scheduled_functions(sam: dict[str, Any]) -> list[str]:
+    """The template's functions that have a Schedule event (EventBridge runs them on a rate)."""
+    return sorted(
+        logical
+        for logical, resource in sam["Resources"].items()
+        if resource.get("Type") == "AWS::Serverless::Function"
+        and any(e.get("Type") == "Schedule" for e in (resource["Properties"].get("Events") or {}).values())
+    )
+
+
+def scheduled_event(physical_rule: str, region: str, account_id: str) -> dict[str, Any]:
+    """The event EventBridge sends a scheduled function."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": account_id,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [f"arn:aws:events:{region}:{account_id}:rule/{physical_rule}"],
+        "detail": {},
+    }
 
 
 class LocalStackError(RuntimeError):
@@ -93,6 +122,7 @@ class LocalStack:
     port: int = DEFAULT_PORT
     state_dir: Path | None = None
     alarm_interval: float = ALARM_INTERVAL_SECONDS
+    schedule_interval: float = SCHEDULE_INTERVAL_SECONDS
     #: Waits between retries of a failed asynchronous invocation (Lambda's: about 1 and 2 minutes).
     retry_delays: tuple[float, ...] = RETRY_DELAYS
     #: The functions, warm, by logical name; and the asynchronous invokers of those subscribed to a topic.
@@ -151,6 +181,7 @@ class LocalStack:
         sink = LogSink(self.state / "logs", clients["cloudwatch"], metric_filters_by_function(sam, deployed.resolve))
         subscribed = subscribers(deployed.split.left_out)
         subscribed_functions = [s.function for s in subscribed]
+        scheduled = [f for f in scheduled_functions(sam) if f not in subscribed_functions]
         functions = {
             logical: LocalFunction(
                 logical,
@@ -169,6 +200,7 @@ class LocalStack:
                 "AggregatorFunction",
                 "MeteringRecoveryFunction",
                 *subscribed_functions,
+                *scheduled,
             )
         }
         self.functions = functions
@@ -204,6 +236,16 @@ class LocalStack:
         evaluator_thread = Ticker(self.alarm_interval, [publisher.publish, evaluator.evaluate], "tollgate-alarms")
         evaluator_thread.start()
         self._stops.append(evaluator_thread.stop)
+        schedule_thread = Ticker(
+            self.schedule_interval,
+            [
+                (lambda f=functions[name]: f.invoke(scheduled_event(f"{f.physical_name}-schedule", REGION, ACCOUNT_ID)))
+                for name in scheduled
+            ],
+            "tollgate-schedule",
+        )
+        schedule_thread.start()
+        self._stops.append(schedule_thread.stop)
         state = {
             "api_url": api_url,
             "aws_endpoint_url": aws_url,
