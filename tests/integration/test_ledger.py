@@ -194,3 +194,29 @@ def test_a_crashed_requests_reservation_is_released_by_the_sweeper_and_a_late_se
     item = control_item(day.pk, day.sk)
     assert int(item[SPENT_ATTR]) == int(item[COMMITTED_ATTR]) == record.cost_pusd > 0
     assert stack.usage.get("crashed-1") is not None
+
+
+def test_a_deferred_record_is_settled_by_the_metering_recovery_function_exactly_once(
+    stack: Stack, budget_config: ConfigBundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.integration.test_metering import drain, recovery_mapping
+
+    tenant = budget_config.tenant("initech")
+    assert tenant is not None
+    monkeypatch.setenv("USAGE_TABLE", "tollgate-test-no-such-table")  # the settle transaction fails
+    service = gateway_service()
+    profile = budget_config.profile(PROFILE)
+    assert profile is not None
+    answer = service.converse(Caller("initech", "k"), profile, PARAMS, request_id="deferred-b", route="converse")
+    day = ledger_key("initech", None, periods_of(answer.record.requested_at, tenant.time_zone)["day"])
+    worst = one_worst_case(budget_config, answer.record.requested_at)
+    assert int(control_item(day.pk, day.sk)[COMMITTED_ATTR]) == worst  # still reserved: not yet settled
+    assert len(open_reservations()) == 1
+
+    monkeypatch.setenv("USAGE_TABLE", TABLES["UsageTable"])
+    drain(recovery_mapping(stack))
+
+    item = control_item(day.pk, day.sk)
+    assert int(item[SPENT_ATTR]) == int(item[COMMITTED_ATTR]) == answer.record.cost_pusd
+    assert open_reservations() == []
+    assert stack.usage.get("deferred-b") is not None
