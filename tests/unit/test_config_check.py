@@ -141,3 +141,16 @@ def test_make_build_and_deploy_check_the_region_given_before_sam_builds() -> Non
         ).stdout.splitlines()  # fmt: skip
         check = next(i for i, line in enumerate(planned) if "tollgate config check --region zz-nowhere-1" in line)
         assert check < next(i for i, line in enumerate(planned) if "sam build" in line)
+
+
+def test_config_check_prints_each_tenants_effective_budget_mode_and_rate_limits(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "250")  # one table row a line
+    assert main(["--dir", str(REPO_ROOT), "config", "check", "--region", "us-east-1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any("effective limits" in line for line in lines)
+    initech = next(line for line in lines if line.strip().startswith("initech "))
+    # the free tier's budget (20 a month, 2 a day, enforced), rate limits and action, as resolved
+    assert initech.split() == ["initech", "free", "UTC", "20", "2", "enforce", "50,", "80,", "100", "60", "200000",
+                               "suspend"]  # fmt: skip
