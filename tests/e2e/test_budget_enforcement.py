@@ -11,6 +11,7 @@ shows is the whole path: the stock client's errors, the ledger and records recon
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -92,15 +93,29 @@ def test_50_concurrent_requests_through_the_local_api_never_overspend_and_refusa
 
     kinds = sorted({e.response["Error"]["Code"] for e in refused})
     dynamodb = aws(local, "dynamodb")
+    control = local["resources"]["ControlTable"]
+
+    def open_reservations() -> int:
+        items = dynamodb.scan(TableName=control)["Items"]
+        return sum(1 for i in items if i["pk"]["S"].startswith("RES#"))
+
+    # A request the local front gave up on (its one warm gateway answers one at a time, so under
+    # load some of 50 queued requests pass API Gateway's timeout) may still be finishing: wait.
+    deadline = time.monotonic() + 60
+    while open_reservations() and time.monotonic() < deadline:
+        time.sleep(0.5)
     day = ledger_key("initech", None, periods_of(now, tenant.time_zone)["day"])
     item = from_ddb(
-        dynamodb.get_item(
-            TableName=local["resources"]["ControlTable"],
-            Key={"pk": {"S": day.pk}, "sk": {"S": day.sk}},
-            ConsistentRead=True,
-        )["Item"]
+        dynamodb.get_item(TableName=control, Key={"pk": {"S": day.pk}, "sk": {"S": day.sk}}, ConsistentRead=True)[
+            "Item"
+        ]
     )
     spent = int(item[SPENT_ATTR])
+    records = [
+        int(from_ddb(i)["cost_pusd"])
+        for i in dynamodb.scan(TableName=local["resources"]["UsageTable"])["Items"]
+        if i["tenant_id"]["S"] == "initech"
+    ]
     print(
         f"\nlocal API, 50 concurrent: served {len(served)}, refused {len(refused)} {kinds}, "
         f"spent {spent} pusd of {limit}, worst case {worst}, overspend {max(0, spent - limit)} pusd"
@@ -108,12 +123,20 @@ def test_50_concurrent_requests_through_the_local_api_never_overspend_and_refusa
     assert dropped == []
     assert len(served) + len(refused) == 50
     assert len(served) >= 10
-    assert set(kinds) <= {"ServiceQuotaExceededException", "ThrottlingException"}
+    # refusals are Bedrock-shaped: over budget, over tokens/min, or the local front's timeouts
+    assert set(kinds) <= {
+        "ServiceQuotaExceededException",
+        "ThrottlingException",
+        "ServiceUnavailableException",
+        "InternalServerException",
+    }
     throttled = [e for e in refused if e.response["Error"]["Code"] == "ThrottlingException"]
     assert all(e.response["ResponseMetadata"]["HTTPHeaders"].get("retry-after") for e in throttled)
     assert spent - limit <= worst
-    assert sum(served) * 10**12 == spent  # what the callers were told they were charged is what was booked
+    assert spent == sum(records)  # the budget is exactly the usage records
+    assert sum(served) * 10**12 <= spent  # every answer the callers got was booked
     assert int(item[COMMITTED_ATTR]) == spent  # nothing left reserved
+    assert open_reservations() == 0
 
 
 def test_a_request_the_budget_cannot_cover_is_refused_as_service_quota_exceeded_and_not_charged(
