@@ -148,9 +148,9 @@ def test_config_check_prints_each_tenants_effective_budget_mode_and_rate_limits(
 ) -> None:
     monkeypatch.setenv("COLUMNS", "250")  # one table row a line
     assert main(["--dir", str(REPO_ROOT), "config", "check", "--region", "us-east-1"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert any("effective limits" in line for line in lines)
-    initech = next(line for line in lines if line.strip().startswith("initech "))
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in capsys.readouterr().out.splitlines()]
+    assert any("effective limits" in line for line in lines), lines
+    initech = next((line for line in lines if line.split()[:1] == ["initech"]), f"no initech row in {lines}")
     # the free tier's budget (20 a month, 2 a day, enforced), rate limits and action, as resolved
     assert initech.split() == ["initech", "free", "UTC", "20", "2", "enforce", "50,", "80,", "100", "60", "200000",
                                "suspend"]  # fmt: skip
