@@ -52,6 +52,7 @@ from tollgate_local.queues import QueueMapping, QueueMappingSettings
 from tollgate_local.runtime import LocalFunction, LogSink, install_router
 from tollgate_local.sam_local import write_env_files
 from tollgate_local.sample_events import SAMPLE_TENANT, sample_key_record
+from tollgate_local.schedules import ScheduledInvoker, schedule_interval, scheduled_functions
 from tollgate_local.sns_lambda import RETRY_DELAYS, AsyncInvoker, InvokeConfig, SnsBridge, Subscriber, subscribers
 from tollgate_local.streams import StreamReader
 from tollgate_local.template import REPO_ROOT, load_template
@@ -151,6 +152,7 @@ class LocalStack:
         sink = LogSink(self.state / "logs", clients["cloudwatch"], metric_filters_by_function(sam, deployed.resolve))
         subscribed = subscribers(deployed.split.left_out)
         subscribed_functions = [s.function for s in subscribed]
+        scheduled = scheduled_functions(sam)
         functions = {
             logical: LocalFunction(
                 logical,
@@ -169,6 +171,7 @@ class LocalStack:
                 "AggregatorFunction",
                 "MeteringRecoveryFunction",
                 *subscribed_functions,
+                *(f for f in scheduled if f not in subscribed_functions),
             )
         }
         self.functions = functions
@@ -204,6 +207,14 @@ class LocalStack:
         evaluator_thread = Ticker(self.alarm_interval, [publisher.publish, evaluator.evaluate], "tollgate-alarms")
         evaluator_thread.start()
         self._stops.append(evaluator_thread.stop)
+        if scheduled:  # EventBridge's schedules (tollgate_local.schedules), on one local interval
+            tasks = [
+                ScheduledInvoker(functions[f].invoke, f"{STACK_NAME}-{f}-{events[0]}", REGION, ACCOUNT_ID)
+                for f, events in scheduled.items()
+            ]
+            schedule_thread = Ticker(schedule_interval(), list(tasks), "tollgate-schedules")
+            schedule_thread.start()
+            self._stops.append(schedule_thread.stop)
         state = {
             "api_url": api_url,
             "aws_endpoint_url": aws_url,
