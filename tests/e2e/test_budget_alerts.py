@@ -5,7 +5,10 @@ ledger (branch i10-ledger) ADDs it with each usage record, in the shape ISSUE10.
 from __future__ import annotations
 
 import email.policy
+import json
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.parser import BytesParser
@@ -72,3 +75,31 @@ def test_a_month_past_50_percent_mails_the_admin_once(local: dict[str, Any]) -> 
     assert "acme" in subject
     assert "has spent $260.00 of its monthly budget of $500.00" in text
     assert "Resets:" in text
+
+
+def call(local: dict[str, Any], path: str, tenant: str) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        f"{local['api_url']}{path}", headers={"Authorization": f"Bearer {local['tenants'][tenant]['api_key']}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_usage_and_budget_through_the_local_api_with_a_tenant_key(local: dict[str, Any]) -> None:
+    status, budget = call(local, "/budget", "acme")
+    assert status == 200, budget
+    assert budget["tenant_id"] == "acme"
+    (month,) = [b for b in budget["budgets"] if b["period"] == "month" and b["profile"] is None]
+    assert month["limit_usd"] == "500"
+    assert month["resets_at_utc"].endswith("Z")
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    status, usage = call(local, f"/usage?from={today}&to={today}&granularity=day", "acme")
+    assert status == 200, usage
+    assert usage["tenant_id"] == "acme"
+    assert all(row["profile"].startswith("acme") for row in usage["rows"])
+    status, refused = call(local, "/usage?tenant=globex", "acme")
+    assert status == 400
+    assert "unknown parameter 'tenant'" in refused["message"]
