@@ -10,16 +10,14 @@ from typing import Any
 
 from tollgate.budget_alerts import (
     BudgetAlert,
-    LedgerEntry,
     ProfileSpend,
-    WatchedBudget,
     compose,
     due,
     forecast_of,
     forecast_window,
     rollup_spans,
-    watched_budgets,
 )
+from tollgate.budget_items import LedgerEntry, WatchedBudget, watched_budgets
 from tollgate.config import Budget, ConfigBundle, Limits, ResolvedTenant
 from tollgate.notifications import Deployment
 from tollgate.periods import period_of

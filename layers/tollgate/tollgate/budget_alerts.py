@@ -29,7 +29,7 @@ from decimal import ROUND_DOWN, Decimal
 from fractions import Fraction
 from typing import Final, Literal
 
-from tollgate.budget_items import LedgerEntry, WatchedBudget, watched_budgets
+from tollgate.budget_items import LedgerEntry, WatchedBudget
 from tollgate.config import ResolvedTenant
 from tollgate.money import usd
 from tollgate.notifications import SUBJECT_LIMIT, Deployment, Notification, Unavailable, dollars
@@ -44,7 +44,6 @@ MIN_FORECAST_SHARE: Final = Fraction(1, 100)
 TOP_PROFILES: Final = 5
 
 Audience = Literal["admin", "tenant"]
-__all__ = ["LedgerEntry", "WatchedBudget", "watched_budgets"]  # re-exported from tollgate.budget_items
 
 
 # --------------------------------------------------------------------------- what is watched

@@ -19,10 +19,8 @@ from aws_lambda_powertools import Logger
 
 from tollgate.budget_alerts import (
     BudgetAlert,
-    LedgerEntry,
     ProfileSpend,
     RollupSpan,
-    WatchedBudget,
     compose,
     cost_of,
     due,
@@ -31,8 +29,8 @@ from tollgate.budget_alerts import (
     forecast_window,
     rollup_spans,
     top_profiles,
-    watched_budgets,
 )
+from tollgate.budget_items import LedgerEntry, WatchedBudget, watched_budgets
 from tollgate.config import ConfigBundle
 from tollgate.notifications import Deployment, Unavailable
 from tollgate.periods import LedgerKey
