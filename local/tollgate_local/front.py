@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl
 
 from tollgate.budget import API_GATEWAY_DEFAULT_INTEGRATION_TIMEOUT_MS
 
@@ -127,7 +128,7 @@ class LocalApi:
         self._cache_lock = threading.Lock()
 
     def handle(
-        self, method: str, path: str, headers: Mapping[str, str], body: bytes
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes, query: Mapping[str, str] | None = None
     ) -> tuple[int, dict[str, str], bytes]:
         route, parameters = self._route(method, path)
         context = {"httpMethod": method, "path": path, "authorizer.reason": "", "error.messageString": ""}
@@ -159,6 +160,7 @@ class LocalApi:
             headers=dict(headers),
             body=body.decode("utf-8") if body else None,
             authorizer=authorizer,
+            query=query,
             stage=self.settings.stage,
             api_id=self._api_id,
             region=self._region,
@@ -293,12 +295,16 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        path = self.path.split("?", 1)[0]
+        path, _, raw_query = self.path.partition("?")
+        # queryStringParameters as API Gateway fills it: the last value of a repeated name
+        query = dict(parse_qsl(raw_query, keep_blank_values=True)) or None
         extra = self.server.extra_routes.get(path)
         if extra is not None and self.command == "GET":
             status, headers, payload = extra()
         else:
-            status, headers, payload = self.server.api.handle(self.command, path, dict(self.headers.items()), body)
+            status, headers, payload = self.server.api.handle(
+                self.command, path, dict(self.headers.items()), body, query
+            )
         self.send_response(status)
         for key, value in headers.items():
             self.send_header(key, value)

@@ -26,7 +26,6 @@ import signal
 import socket
 import threading
 import time
-import uuid
 import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -53,6 +52,7 @@ from tollgate_local.queues import QueueMapping, QueueMappingSettings
 from tollgate_local.runtime import LocalFunction, LogSink, install_router
 from tollgate_local.sam_local import write_env_files
 from tollgate_local.sample_events import SAMPLE_TENANT, sample_key_record
+from tollgate_local.schedules import ScheduledInvoker, schedule_interval, scheduled_functions
 from tollgate_local.sns_lambda import RETRY_DELAYS, AsyncInvoker, InvokeConfig, SnsBridge, Subscriber, subscribers
 from tollgate_local.streams import StreamReader
 from tollgate_local.template import REPO_ROOT, load_template
@@ -66,34 +66,6 @@ DEFAULT_PORT = 3000
 #: How often alarms are evaluated under `make local` (CloudWatch evaluates about once a minute).
 DEFAULT_ALARM_INTERVAL = 5.0
 ALARM_INTERVAL_SECONDS = float(os.environ.get("TOLLGATE_ALARM_INTERVAL", DEFAULT_ALARM_INTERVAL))
-#: How often functions with a Schedule event run under `make local` (deployed: their own rate).
-DEFAULT_SCHEDULE_INTERVAL = 5.0
-SCHEDULE_INTERVAL_SECONDS = float(os.environ.get("TOLLGATE_SCHEDULE_INTERVAL", DEFAULT_SCHEDULE_INTERVAL))
-
-
-def scheduled_functions(sam: dict[str, Any]) -> list[str]:
-    """The template's functions that have a Schedule event (EventBridge runs them on a rate)."""
-    return sorted(
-        logical
-        for logical, resource in sam["Resources"].items()
-        if resource.get("Type") == "AWS::Serverless::Function"
-        and any(e.get("Type") == "Schedule" for e in (resource["Properties"].get("Events") or {}).values())
-    )
-
-
-def scheduled_event(physical_rule: str, region: str, account_id: str) -> dict[str, Any]:
-    """The event EventBridge sends a scheduled function."""
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": account_id,
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": region,
-        "resources": [f"arn:aws:events:{region}:{account_id}:rule/{physical_rule}"],
-        "detail": {},
-    }
 
 
 class LocalStackError(RuntimeError):
@@ -122,7 +94,8 @@ class LocalStack:
     port: int = DEFAULT_PORT
     state_dir: Path | None = None
     alarm_interval: float = ALARM_INTERVAL_SECONDS
-    schedule_interval: float = SCHEDULE_INTERVAL_SECONDS
+    #: How often functions with a Schedule event run (TOLLGATE_SCHEDULE_INTERVAL; deployed: their own rate).
+    schedule_interval: float = field(default_factory=schedule_interval)
     #: Waits between retries of a failed asynchronous invocation (Lambda's: about 1 and 2 minutes).
     retry_delays: tuple[float, ...] = RETRY_DELAYS
     #: The functions, warm, by logical name; and the asynchronous invokers of those subscribed to a topic.
@@ -181,7 +154,7 @@ class LocalStack:
         sink = LogSink(self.state / "logs", clients["cloudwatch"], metric_filters_by_function(sam, deployed.resolve))
         subscribed = subscribers(deployed.split.left_out)
         subscribed_functions = [s.function for s in subscribed]
-        scheduled = [f for f in scheduled_functions(sam) if f not in subscribed_functions]
+        scheduled = scheduled_functions(sam)
         functions = {
             logical: LocalFunction(
                 logical,
@@ -200,7 +173,7 @@ class LocalStack:
                 "AggregatorFunction",
                 "MeteringRecoveryFunction",
                 *subscribed_functions,
-                *scheduled,
+                *(f for f in scheduled if f not in subscribed_functions),
             )
         }
         self.functions = functions
@@ -236,16 +209,14 @@ class LocalStack:
         evaluator_thread = Ticker(self.alarm_interval, [publisher.publish, evaluator.evaluate], "tollgate-alarms")
         evaluator_thread.start()
         self._stops.append(evaluator_thread.stop)
-        schedule_thread = Ticker(
-            self.schedule_interval,
-            [
-                (lambda f=functions[name]: f.invoke(scheduled_event(f"{f.physical_name}-schedule", REGION, ACCOUNT_ID)))
-                for name in scheduled
-            ],
-            "tollgate-schedule",
-        )
-        schedule_thread.start()
-        self._stops.append(schedule_thread.stop)
+        if scheduled:  # EventBridge's schedules (tollgate_local.schedules), on one local interval
+            tasks = [
+                ScheduledInvoker(functions[f].invoke, f"{STACK_NAME}-{f}-{events[0]}", REGION, ACCOUNT_ID)
+                for f, events in scheduled.items()
+            ]
+            schedule_thread = Ticker(self.schedule_interval, list(tasks), "tollgate-schedules")
+            schedule_thread.start()
+            self._stops.append(schedule_thread.stop)
         state = {
             "api_url": api_url,
             "aws_endpoint_url": aws_url,

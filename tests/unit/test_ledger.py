@@ -151,10 +151,7 @@ def test_the_templates_sparse_index_is_the_one_the_sweeper_queries() -> None:
     assert [k["AttributeName"] for k in index["KeySchema"]] == [RES_SHARD_ATTR, RELEASE_AT_ATTR]
 
 
-def test_the_local_stack_runs_the_templates_scheduled_functions_with_eventbridges_event() -> None:
-    from tollgate_local.stack import scheduled_event, scheduled_functions
+def test_the_local_stack_runs_the_sweeper_on_its_schedule() -> None:
+    from tollgate_local.schedules import scheduled_functions
 
     assert "SweeperFunction" in scheduled_functions(load_template())
-    event = scheduled_event("rule", "us-east-1", "123456789012")
-    assert event["detail-type"] == "Scheduled Event"
-    assert event["source"] == "aws.events"

@@ -108,3 +108,20 @@ class NotifierSettings(_Settings):
     dashboard_url: str = Field(alias="DASHBOARD_URL", min_length=1)
     #: Set by `tollgate local`: commands in the mail then say --local instead of --stack/--region.
     local: bool = Field(alias="TOLLGATE_LOCAL", default=False)
+
+
+class BudgetWatcherSettings(_Settings):
+    control_table: str = Field(alias="CONTROL_TABLE", min_length=1)
+    trend_table: str = Field(alias="TREND_TABLE", min_length=1)
+    admin_topic_arn: str = Field(alias="ADMIN_TOPIC_ARN", min_length=1)
+    #: The tenants' notice topic (contact addresses subscribed with a filter policy on tenant_id).
+    tenant_notice_topic_arn: str = Field(alias="TENANT_NOTICE_TOPIC_ARN", min_length=1)
+    dashboard_url: str = Field(alias="DASHBOARD_URL", min_length=1)
+    local: bool = Field(alias="TOLLGATE_LOCAL", default=False)
+
+
+class SelfServiceSettings(_Settings):
+    """The gateway's GET /usage and GET /budget (read when a container first serves one of them)."""
+
+    trend_table: str = Field(alias="TREND_TABLE", min_length=1)
+    control_table: str = Field(alias="CONTROL_TABLE", min_length=1)
