@@ -31,6 +31,7 @@ from tollgate.budget import API_GATEWAY_DEFAULT_INTEGRATION_TIMEOUT_MS
 
 from tollgate_local.apigw import UNAUTHORIZED, authorizer_context, proxy_event, token_authorizer_event
 from tollgate_local.runtime import LocalFunction
+from tollgate_local.usage_plans import UsagePlanThrottle, Verdict
 
 log = logging.getLogger("tollgate.local.api")
 
@@ -114,6 +115,7 @@ class LocalApi:
         api_id: str = "tollgatelocal",
         clock: Callable[[], float] = time.monotonic,
         integration_timeout_seconds: float | None = None,
+        usage_plans: UsagePlanThrottle | None = None,
     ):
         """``integration_timeout_seconds`` replaces every route's integration timeout: for tests only
         (API Gateway's limit is not a setting of the local stack)."""
@@ -126,6 +128,8 @@ class LocalApi:
         self._clock = clock
         self._cache: dict[str, tuple[float, dict[str, Any]]] = {}
         self._cache_lock = threading.Lock()
+        #: ApiKeyRequired methods: the usage plans' throttling (None: the API requires no key).
+        self._usage_plans = usage_plans
 
     def handle(
         self, method: str, path: str, headers: Mapping[str, str], body: bytes, query: Mapping[str, str] | None = None
@@ -146,12 +150,17 @@ class LocalApi:
                 message = "User is not authorized to access this resource"
                 return self._gateway_response("ACCESS_DENIED", 403, message, context)
             authorizer = authorizer_context(policy)
+            verdict = self._usage_plans.admit(policy.get("usageIdentifierKey")) if self._usage_plans else None
         except Exception:
             # The authorizer raised (other than "Unauthorized") or answered with a malformed policy:
             # API Gateway answers 500 AuthorizerConfigurationException with a null message, which
             # this template's DEFAULT_5XX turns into InternalServerException.
             log.exception("%s %s: the authorizer failed", method, path)
             return self._gateway_response("AUTHORIZER_CONFIGURATION_ERROR", 500, None, context)
+        if verdict is Verdict.FORBIDDEN:
+            return self._gateway_response("INVALID_API_KEY", 403, "Forbidden", context)
+        if verdict is Verdict.THROTTLED:
+            return self._gateway_response("THROTTLED", 429, "Too Many Requests", context)
         event = proxy_event(
             method=method,
             path=path,

@@ -38,7 +38,8 @@ from tollgate.config import ConfigBundle
 from tollgate.keys import issue_key
 from tollgate.provisioning import Targets, targets_from
 from tollgate.settings import ProvisionerSettings
-from tollgate.wiring.provisioner import provisioner
+from tollgate.tenant_provisioning import tenant_targets_from
+from tollgate.wiring.provisioner import provisioner, tenant_provisioner
 
 from tollgate_local.alarms import AlarmEvaluator
 from tollgate_local.bedrock import BedrockStandIn, StandInServer
@@ -56,6 +57,7 @@ from tollgate_local.schedules import ScheduledInvoker, schedule_interval, schedu
 from tollgate_local.sns_lambda import RETRY_DELAYS, AsyncInvoker, InvokeConfig, SnsBridge, Subscriber, subscribers
 from tollgate_local.streams import StreamReader
 from tollgate_local.template import REPO_ROOT, load_template
+from tollgate_local.usage_plans import UsagePlanThrottle
 
 log = logging.getLogger("tollgate.local")
 
@@ -133,7 +135,18 @@ class LocalStack:
         standin_server: StandInServer = standin.serve("127.0.0.1", 0)
         self._stops.append(standin_server.stop)
         self._environment(aws_url, standin_server.url)
-        services = ("s3", "cloudformation", "cloudwatch", "sns", "sqs", "dynamodb", "dynamodbstreams", "lambda", "logs")
+        services = (
+            "apigateway",
+            "s3",
+            "cloudformation",
+            "cloudwatch",
+            "sns",
+            "sqs",
+            "dynamodb",
+            "dynamodbstreams",
+            "lambda",
+            "logs",
+        )
         clients = {name: aws_client(name, REGION) for name in services}
         deployed = deploy(clients, STACK_NAME, {}, region=REGION, account_id=ACCOUNT_ID)
         variables = self._function_environment(clients["lambda"], deployed)
@@ -184,11 +197,18 @@ class LocalStack:
         publisher = _QueueMetrics(clients, deployed)
 
         parameters = deployed.parameters
+        api_properties = sam["Resources"]["GatewayApi"]["Properties"]
+        usage_plans = None
+        if api_properties.get("Auth", {}).get("ApiKeyRequired"):  # as API Gateway: the key's usage plan applies
+            usage_plans = UsagePlanThrottle(
+                aws_client("apigateway", REGION), deployed.physical["GatewayApi"], deployed.resolve({"Ref": "Stage"})
+            )
         api = LocalApi(
             ApiSettings.from_template(sam, parameters),
             functions["AuthorizerFunction"],
             functions["GatewayFunction"],
             region=REGION,
+            usage_plans=usage_plans,
         )
         server = ApiServer(
             api,
@@ -300,11 +320,16 @@ class LocalStack:
 
     def _provision(self, bundle: ConfigBundle, deployed: Deployed) -> tuple[str, Targets]:
         """What the custom resource does on Create, with its properties from the template."""
-        (custom,) = [r for r in deployed.split.left_out.values() if r["Type"].startswith("Custom::")]
+        (custom,) = [r for r in deployed.split.left_out.values() if r["Type"] == "Custom::TollgateProfiles"]
         properties = deployed.resolve({k: v for k, v in custom["Properties"].items() if k != "ServiceToken"})
         targets = targets_from(properties)
         report = provisioner(ProvisionerSettings.from_env()).reconcile(bundle, targets)
-        return report.summary(), targets
+        (tenants,) = [r for r in deployed.split.left_out.values() if r["Type"] == "Custom::TollgateTenants"]
+        properties = deployed.resolve({k: v for k, v in tenants["Properties"].items() if k != "ServiceToken"})
+        tenant_report = tenant_provisioner(ProvisionerSettings.from_env()).reconcile(
+            bundle, tenant_targets_from(properties)
+        )
+        return f"{report.summary()}; tenants: {tenant_report.summary()}", targets
 
     def _subscribe_functions(
         self,
