@@ -100,3 +100,8 @@ class NotifierSettings(_Settings):
     dashboard_url: str = Field(alias="DASHBOARD_URL", min_length=1)
     #: Set by `tollgate local`: commands in the mail then say --local instead of --stack/--region.
     local: bool = Field(alias="TOLLGATE_LOCAL", default=False)
+
+
+class ActionsSettings(_Settings):
+    control_table: str = Field(alias="CONTROL_TABLE", min_length=1)
+    tenant_notice_topic_arn: str = Field(alias="TENANT_NOTICE_TOPIC_ARN", min_length=1)
