@@ -153,3 +153,13 @@ def test_one_profiles_ok_does_not_lift_another_profiles_action(actions: tuple[Ac
     assert _plan_of("acme") == "tier:team:throttled"
     service.handle(alarm("acme-search", "OK", T0 + timedelta(minutes=6)), "m-4")
     assert _plan_of("acme") == "tier:team"
+
+
+def test_an_alarms_first_ok_with_nothing_to_lift_tells_nobody(actions: tuple[ActionsService, Outbox]) -> None:
+    service, outbox = actions
+    first = json.loads(alarm("acme-chat", "OK"))
+    first["OldStateValue"] = "INSUFFICIENT_DATA"  # every alarm's first evaluation
+    assert service.handle(json.dumps(first), "m-1").decision is None
+    assert outbox.sent == []
+    assert _control("ACTION#acme") == []
+    assert _plan_of("acme") == "tier:team"

@@ -16,9 +16,11 @@ class DynamoControl:
         self._client = client
         self._table = table
 
-    def set_in_force(self, tenant: str, alarm: str, action: str | None, changed_at: str, now: str) -> dict[str, str]:
+    def set_in_force(
+        self, tenant: str, alarm: str, action: str | None, changed_at: str, now: str
+    ) -> tuple[dict[str, str], dict[str, str]]:
         """Put (or, with None, remove) an alarm's action on the tenant's STATUS item, unless the item saw a
-        later change of that alarm; the alarms in force after it (alarm -> action)."""
+        later change of that alarm; the alarms in force (alarm -> action) before and after it."""
         names = {"#a": IN_FORCE_PREFIX + alarm, "#t": CHANGED_PREFIX + alarm}
         values: dict[str, Any] = {":t": {"S": changed_at}, ":now": {"S": now}, ":tenant": {"S": tenant}}
         update = "SET #t = :t, updated_at = :now, tenant_id = :tenant"
@@ -36,14 +38,18 @@ class DynamoControl:
                 ConditionExpression="attribute_not_exists(#t) OR #t <= :t",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
+                ReturnValues="ALL_OLD",
             )
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 raise StaleChange(alarm) from None
             raise
-        item = from_ddb(answer["Attributes"])
-        return {k[len(IN_FORCE_PREFIX) :]: str(v) for k, v in item.items() if k.startswith(IN_FORCE_PREFIX)}
+        item = from_ddb(answer.get("Attributes", {}))
+        before = {k[len(IN_FORCE_PREFIX) :]: str(v) for k, v in item.items() if k.startswith(IN_FORCE_PREFIX)}
+        after = {k: v for k, v in before.items() if k != alarm}
+        if action is not None:
+            after[alarm] = action
+        return before, after
 
     def set_status(self, tenant: str, status: str, by: list[str], since: str | None) -> None:
         self._client.update_item(

@@ -78,10 +78,13 @@ class ActionsService:
         now = self._clock().astimezone(UTC).isoformat()
         action = None if decision.lift else decision.action
         try:
-            actions = self._control.set_in_force(decision.tenant, decision.alarm, action, changed_at, now)
+            before, actions = self._control.set_in_force(decision.tenant, decision.alarm, action, changed_at, now)
         except StaleChange:
             logger.info("older alarm change ignored", extra={"alarm": alarm.name, "message_id": message_id})
             return Outcome(decision, stale=True)
+        if decision.lift and decision.alarm not in before and alarm.old_state != "ALARM":
+            # An OK with nothing to lift (an alarm's first evaluation, INSUFFICIENT_DATA -> OK): no notice.
+            return Outcome(None)
         state = in_force(actions)
         changes = tuple(
             self._keys(bundle).enforce(decision.tenant, throttled=state.throttled, suspended=state.suspended)
