@@ -38,7 +38,7 @@ from tollgate.config import ConfigBundle
 from tollgate.keys import issue_key
 from tollgate.provisioning import Targets, targets_from
 from tollgate.settings import ProvisionerSettings
-from tollgate.tenant_provisioning import tenant_targets_from
+from tollgate.tenant_provisioning import contact_filter_policy, tenant_targets_from
 from tollgate.wiring.provisioner import provisioner, tenant_provisioner
 
 from tollgate_local.alarms import AlarmEvaluator
@@ -161,6 +161,18 @@ class LocalStack:
         clients["sns"].subscribe(
             TopicArn=targets.admin_topic, Protocol="http", Endpoint=mailbox.url_for(bundle.config.admin_email)
         )  # stands for the admin's email subscription, which moto accepts and never delivers
+        for tenant in bundle.tenants():  # and each tenant's contact, with the deployed subscription's filter policy
+            if tenant.contact_email:
+                clients["sns"].subscribe(
+                    TopicArn=self._notice_topic,
+                    Protocol="http",
+                    Endpoint=mailbox.url_for(tenant.contact_email),
+                    # moto applies filter policies to every protocol: only this tenant's notices reach it.
+                    Attributes={
+                        "FilterPolicy": contact_filter_policy(tenant.tenant_id),
+                        "FilterPolicyScope": "MessageAttributes",
+                    },
+                )
 
         keys = self._issue_keys(bundle, deployed)
         sam = load_template()
@@ -326,9 +338,9 @@ class LocalStack:
         report = provisioner(ProvisionerSettings.from_env()).reconcile(bundle, targets)
         (tenants,) = [r for r in deployed.split.left_out.values() if r["Type"] == "Custom::TollgateTenants"]
         properties = deployed.resolve({k: v for k, v in tenants["Properties"].items() if k != "ServiceToken"})
-        tenant_report = tenant_provisioner(ProvisionerSettings.from_env()).reconcile(
-            bundle, tenant_targets_from(properties)
-        )
+        tenant_targets = tenant_targets_from(properties)
+        tenant_report = tenant_provisioner(ProvisionerSettings.from_env()).reconcile(bundle, tenant_targets)
+        self._notice_topic = tenant_targets.notice_topic_arn
         return f"{report.summary()}; tenants: {tenant_report.summary()}", targets
 
     def _subscribe_functions(

@@ -125,3 +125,8 @@ class SelfServiceSettings(_Settings):
 
     trend_table: str = Field(alias="TREND_TABLE", min_length=1)
     control_table: str = Field(alias="CONTROL_TABLE", min_length=1)
+
+
+class ActionsSettings(_Settings):
+    control_table: str = Field(alias="CONTROL_TABLE", min_length=1)
+    tenant_notice_topic_arn: str = Field(alias="TENANT_NOTICE_TOPIC_ARN", min_length=1)
