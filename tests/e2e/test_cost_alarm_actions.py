@@ -27,7 +27,7 @@ import boto3
 import pytest
 from tollgate_local.launch import local_stack_process
 
-from tests.e2e.test_rate_limits import send
+from tests.e2e.test_rate_limited_burst import send
 
 pytestmark = pytest.mark.e2e
 BURST = 90
