@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from tollgate.adapters.cloudwatch import CloudWatchMetricsSink
+from tollgate.adapters.control import DynamoControl
 from tollgate.adapters.dynamodb import DynamoKeyStore, DynamoTrendStore, DynamoUsageStore, UsageStreamBatches
 from tollgate.advice import advise
 from tollgate.config import Budget, ConfigBundle, ConfigError
@@ -254,7 +255,21 @@ def cmd_report(args: argparse.Namespace) -> int:
         sys.stdout.write(report.to_csv(lines, by))
     else:
         _print_report(lines, by, period, target)
+        _print_actions(period, target)
     return 0
+
+
+def _print_actions(period: report.Period, target: Target) -> None:
+    """The actions on cost alarms (ControlTable): each tenant's status in force and the period's actions."""
+    if "ControlTable" not in target.resources:  # a stack from before issue 10
+        return
+    control = DynamoControl(target.client("dynamodb"), target.resource("ControlTable"))
+    statuses = control.statuses()
+    actions = {str(s.get("tenant_id", "")): control.actions(str(s.get("tenant_id", ""))) for s in statuses}
+    lines = report.action_lines(statuses, actions, period)
+    out.print(f"\nActions on cost alarms, {period} (UTC):")
+    for line in lines or ["none"]:
+        out.print(f"  {line}")
 
 
 _LABELS = ("tenant", "profile", "model", "tier")

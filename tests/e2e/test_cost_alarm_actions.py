@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import email.policy
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +27,7 @@ import boto3
 import pytest
 from tollgate_local.launch import local_stack_process
 
-from tests.e2e.test_rate_limits import send
+from tests.e2e.test_rate_limited_burst import send
 
 pytestmark = pytest.mark.e2e
 BURST = 90
@@ -114,3 +117,21 @@ def test_a_cost_alarm_throttles_the_tenants_key_and_ok_lifts_it(local: dict[str,
         ExpressionAttributeValues={":pk": {"S": "ACTION#acme"}},
     )["Items"]
     assert [i["what"]["S"] for i in log] == ["throttle", "lifted throttle"]
+
+
+def test_tollgate_report_shows_the_actions_and_the_status_in_force(local: dict[str, Any], tmp_path: Any) -> None:
+    (tmp_path / ".tollgate").symlink_to(local["dir"])  # `--local` reads ./.tollgate/local.json
+    shown = subprocess.run(
+        [sys.executable, "-m", "tollgate_cli.main", "report", "--local", "--period", "today"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={**os.environ, "COLUMNS": "200"},  # one action a line (rich wraps at the terminal's width)
+    ).stdout
+    print(shown)
+    section = shown[shown.index("Actions on cost alarms") :]
+    assert "acme: normal" in section
+    assert f"throttle ({ALARM_NAME} ALARM)" in section
+    assert f"lifted throttle ({ALARM_NAME} OK)" in section

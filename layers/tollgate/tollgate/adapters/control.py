@@ -96,3 +96,14 @@ class DynamoControl:
     def status(self, tenant: str) -> dict[str, Any] | None:
         got = self._client.get_item(TableName=self._table, Key={"pk": {"S": status_pk(tenant)}, "sk": {"S": STATUS_SK}})
         return from_ddb(got["Item"]) if "Item" in got else None
+
+    def statuses(self) -> list[dict[str, Any]]:
+        """Every tenant's STATUS item (one per tenant that ever had a cost alarm change: a small Scan)."""
+        items = []
+        for page in self._client.get_paginator("scan").paginate(
+            TableName=self._table,
+            FilterExpression="begins_with(pk, :p) AND sk = :s",
+            ExpressionAttributeValues={":p": {"S": status_pk("")}, ":s": {"S": STATUS_SK}},
+        ):
+            items += [from_ddb(i) for i in page.get("Items", [])]
+        return items
