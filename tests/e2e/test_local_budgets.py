@@ -22,6 +22,8 @@ from tollgate_local.launch import local_stack_process
 
 pytestmark = pytest.mark.e2e
 USD = 10**12
+ADMIN = json.loads((Path(__file__).parents[2] / "config.json").read_text())["admin_email"]
+CONTACT = json.loads((Path(__file__).parents[2] / "config.json").read_text())["tenants"]["acme"]["contact_email"]
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +32,13 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         yield {**launched.state, "dir": launched.state_dir}
 
 
-def budget_mails(outbox: Path) -> list[tuple[str, str]]:
+def budget_mails(outbox: Path, to: str = ADMIN) -> list[tuple[str, str]]:
+    """The budget mails one address got (the admin's, or a tenant contact's)."""
     parser = BytesParser(policy=email.policy.default)
     found = []
     for path in sorted(outbox.glob("*.eml")):
         mail = parser.parsebytes(path.read_bytes())
-        if str(mail["Subject"]).startswith("Budget "):
+        if str(mail["Subject"]).startswith("Budget ") and str(mail["To"]) == to:
             body = mail.get_body(("plain",))
             assert body is not None
             found.append((str(mail["Subject"]), str(body.get_content()).replace("\r\n", "\n")))
@@ -75,6 +78,8 @@ def test_a_month_past_50_percent_mails_the_admin_once(local: dict[str, Any]) -> 
     assert "acme" in subject
     assert "has spent $260.00 of its monthly budget of $500.00" in text
     assert "Resets:" in text
+    # The tenant's contact gets its own copy (TenantNoticeTopic, filter policy on tenant_id), once.
+    assert len(budget_mails(outbox, CONTACT)) == 1
 
 
 def call(local: dict[str, Any], path: str, tenant: str) -> tuple[int, dict[str, Any]]:
