@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import random
+import shutil
+import tempfile
 import time
 import tracemalloc
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from tollgate.config import ConfigBundle
 from tollgate_cli.load import request_body
 from tollgate_local.apigw import authorized_event
+from tollgate_local.template import REPO_ROOT
 
 from benchmarks.aws_calls import counting
-from benchmarks.inprocess import Function, InProcessStack
+from benchmarks.inprocess import Function, InProcessStack, environment
 from benchmarks.report import heading, kib, ms, percentile, table
-
-#: What PRODUCT.md promises for a warm request.
-EXPECTED_CALLS = Counter({"bedrock-runtime Converse": 1, "dynamodb PutItem": 1})
 
 
 @dataclass
@@ -34,6 +37,9 @@ class GatewayFigures:
     retained_bytes: int = 0
     cold_wall: float = 0.0
     refused: Counter[int] = field(default_factory=Counter)  # status code -> count, for non-200 answers
+    #: Per warm request of the timed pass: the ledger mode of its tenant, its AWS calls besides Converse.
+    modes: list[str] = field(default_factory=list)
+    ledger_calls: list[Counter[str]] = field(default_factory=list)
 
     @property
     def own_cpu(self) -> list[float]:
@@ -43,8 +49,10 @@ class GatewayFigures:
 class Workload:
     """Converse events as API Gateway delivers them (authorizer context set), over every profile of config.json."""
 
-    def __init__(self, stack: InProcessStack, seed: int = 7):
+    def __init__(self, stack: InProcessStack, seed: int = 7, prefix: str = "bench-gw"):
+        self._prefix = prefix
         self._rng = random.Random(seed)
+        self.stack = stack
         self._profiles = stack.bundle.profiles()
         self._caching = {p.name for p in self._profiles if stack.bundle.catalog.models[p.model_id].prompt_caching}
         self._sent = 0
@@ -54,7 +62,7 @@ class Workload:
         profile = self._profiles[index % len(self._profiles)]
         body = request_body(self._rng, index, profile.name in self._caching)
         return authorized_event(
-            profile.name, profile.tenant_id, body, request_id=f"bench-gw-{index:05d}", key_id="benchkey01"
+            profile.name, profile.tenant_id, body, request_id=f"{self._prefix}-{index:05d}", key_id="benchkey01"
         )
 
 
@@ -64,9 +72,9 @@ def _send(gateway: Function, event: dict[str, Any], figures: GatewayFigures) -> 
         figures.refused[status] += 1
 
 
-def measure_gateway(stack: InProcessStack, requests: int) -> GatewayFigures:
+def measure_gateway(stack: InProcessStack, requests: int, prefix: str = "bench-gw") -> GatewayFigures:
     figures = GatewayFigures(requests=requests)
-    gateway, workload = Function("gateway"), Workload(stack)
+    gateway, workload = Function("gateway"), Workload(stack, prefix=prefix)
     with counting() as cold:
         started = time.perf_counter()
         _send(gateway, workload.next_event(), figures)  # the container's first request warms it
@@ -77,10 +85,20 @@ def measure_gateway(stack: InProcessStack, requests: int) -> GatewayFigures:
     return figures
 
 
+def ledger_mode(stack: InProcessStack, tenant_id: str) -> str:
+    """What the tenant's requests do on the ledger (tollgate.ledger): the hot path's calls depend on it."""
+    tenant = stack.bundle.tenant(tenant_id)
+    assert tenant is not None
+    if tenant.budget.enforced or tenant.rate_limits.tokens_per_min is not None:
+        return "enforce" if tenant.budget.enforced else "tokens/min limit"
+    return "alert budget" if tenant.budget.active else "no budget"
+
+
 def _timed_pass(gateway: Function, workload: Workload, figures: GatewayFigures) -> None:
     events = [workload.next_event() for _ in range(figures.requests)]
     with counting() as calls:
         for event in events:
+            figures.modes.append(ledger_mode(workload.stack, event["requestContext"]["authorizer"]["tenant_id"]))
             before, moto = len(calls), calls.emulator_cpu
             cpu, wall = time.process_time(), time.perf_counter()
             _send(gateway, event, figures)
@@ -88,6 +106,9 @@ def _timed_pass(gateway: Function, workload: Workload, figures: GatewayFigures) 
             figures.cpu.append(time.process_time() - cpu)
             figures.emulator_cpu.append(calls.emulator_cpu - moto)
             figures.calls_per_request.append(len(calls) - before)
+            figures.ledger_calls.append(
+                Counter(c.name for c in calls.calls[before:] if c.name != "bedrock-runtime Converse")
+            )
     figures.warm_calls = calls.by_operation()
 
 
@@ -119,19 +140,48 @@ def _calls_table(figures: GatewayFigures) -> str:
     return table(["AWS API call", "first (cold) request", f"per warm request (mean of {n})"], rows)
 
 
+#: The ISSUE10 design's hot path besides Converse, by the tenant's ledger mode.
+EXPECTED_LEDGER_CALLS = {
+    "no budget": Counter({"dynamodb PutItem": 1}),
+    "alert budget": Counter({"dynamodb TransactWriteItems": 1}),
+    "enforce": Counter({"dynamodb TransactWriteItems": 2}),
+    "tokens/min limit": Counter({"dynamodb TransactWriteItems": 2}),
+}
+
+
 def _verdict(figures: GatewayFigures) -> str:
-    n, expected = figures.requests, EXPECTED_CALLS.total()
-    exact = sum(1 for count in figures.calls_per_request if count == expected)
-    as_promised = exact == n and figures.warm_calls == Counter({k: v * n for k, v in EXPECTED_CALLS.items()})
+    n = figures.requests
+    exact = sum(
+        1
+        for mode, calls in zip(figures.modes, figures.ledger_calls, strict=True)
+        if calls == EXPECTED_LEDGER_CALLS[mode]
+    )
+    as_promised = exact == n
     refused = ", ".join(f"{status}: {count}" for status, count in sorted(figures.refused.items())) or "none"
     return (
-        f"Warm requests with exactly {expected} AWS calls (Converse + PutItem): {exact}/{n} "
+        f"Warm requests with exactly Converse + the calls of their tenant's ledger mode (below): {exact}/{n} "
         f"({'as expected' if as_promised else '**NOT as expected**'}). Non-200 answers: {refused}. "
         f"The first (cold) request took {ms(figures.cold_wall)}."
     )
 
 
-def render_gateway(figures: GatewayFigures) -> str:
+def _by_mode(figures: GatewayFigures) -> str:
+    rows = []
+    for mode in sorted(set(figures.modes)):
+        picked = [i for i, m in enumerate(figures.modes) if m == mode]
+        calls: Counter[str] = Counter()
+        for i in picked:
+            calls += figures.ledger_calls[i]
+        shown = ", ".join(f"{name} {count / len(picked):.2f}" for name, count in sorted(calls.items()))
+        own = [figures.own_cpu[i] for i in picked]
+        rows.append([mode, len(picked), f"{calls.total() / len(picked):.2f}", shown, ms(percentile(own, 50))])
+    return table(
+        ["tenant's ledger mode", "requests", "AWS calls besides Converse", "which (per request)", "CPU p50 w/o moto"],
+        rows,
+    )
+
+
+def render_gateway(figures: GatewayFigures, title: str = "") -> str:
     n = figures.requests
     timing = [
         _spread("CPU, whole process (`process_time`)", figures.cpu, ms),
@@ -142,10 +192,19 @@ def render_gateway(figures: GatewayFigures) -> str:
     ]
     return "\n".join(
         [
-            heading(f"1. Gateway hot path, in-process (real handler, moto, Bedrock stand-in), {n} warm requests"),
+            heading(
+                f"1{title and ' ' + title}. Gateway hot path, in-process (real handler, moto, Bedrock stand-in), "
+                f"{n} warm requests"
+            ),
             _calls_table(figures),
             "",
             _verdict(figures),
+            "",
+            "By the tenant's budget (config.json): enforce and tokens/min reserve before Bedrock and settle "
+            "after (2 TransactWriteItems); an alert budget books with the record (1 TransactWriteItems); "
+            "no budget: 1 PutItem.",
+            "",
+            _by_mode(figures),
             "",
             table(["per warm request", "p50", "p95", "max"], timing),
             "",
@@ -154,3 +213,24 @@ def render_gateway(figures: GatewayFigures) -> str:
             f"{kib(figures.retained_bytes)} (mostly the items and stream records moto keeps).",
         ]
     )
+
+
+def without_budgets(directory: Path) -> Path:
+    """config.json with every budget and rate limit taken out (the ledger off), in ``directory``."""
+    config = json.loads((REPO_ROOT / "config.json").read_text())
+    for layer in [config.get("defaults", {}), *config.get("customer_tiers", {}).values(), *config["tenants"].values(),
+                  *config["profiles"].values()]:  # fmt: skip
+        layer.pop("budget", None)
+        layer.pop("rate_limits", None)
+    (directory / "config.json").write_text(json.dumps(config))
+    shutil.copy(REPO_ROOT / "models.json", directory / "models.json")
+    return directory
+
+
+def measure_gateway_without_budgets(stack: InProcessStack, requests: int) -> GatewayFigures:
+    """The same workload with the ledger off: what enforcement adds to the hot path."""
+    with tempfile.TemporaryDirectory() as scratch:
+        directory = without_budgets(Path(scratch))
+        with environment({"TOLLGATE_CONFIG_DIR": str(directory)}):
+            off = InProcessStack(bundle=ConfigBundle.load_dir(directory, region=stack.bundle.region))
+            return measure_gateway(off, requests, prefix="bench-gw-off")

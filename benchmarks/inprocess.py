@@ -28,7 +28,12 @@ from benchmarks.standin import ACCOUNT, REGION, standin_process
 
 STACK = "tollgate-bench"
 NAMESPACE = "Tollgate"
-TABLES = {"UsageTable": f"{STACK}-usage", "TrendTable": f"{STACK}-trends", "TenantTable": f"{STACK}-tenants"}
+TABLES = {
+    "UsageTable": f"{STACK}-usage",
+    "TrendTable": f"{STACK}-trends",
+    "TenantTable": f"{STACK}-tenants",
+    "ControlTable": f"{STACK}-control",
+}
 
 #: Offline settings for the in-process stack; ``None`` removes a variable.
 SANDBOX: dict[str, str | None] = {
@@ -48,6 +53,7 @@ SANDBOX: dict[str, str | None] = {
     "USAGE_TABLE": TABLES["UsageTable"],
     "TREND_TABLE": TABLES["TrendTable"],
     "TENANT_TABLE": TABLES["TenantTable"],
+    "CONTROL_TABLE": TABLES["ControlTable"],
     "METRICS_NAMESPACE": NAMESPACE,
 }
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from benchmarks.aggregator import measure_aggregator, render_aggregator
 from benchmarks.cold_start import measure_cold_start, render_cold_start
-from benchmarks.gateway import measure_gateway, render_gateway
+from benchmarks.gateway import measure_gateway, measure_gateway_without_budgets, render_gateway
 from benchmarks.inprocess import in_process_stack
 from benchmarks.local_stack import measure_local, render_local
 from benchmarks.report import machine
@@ -45,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# Tollgate benchmarks{' (quick)' if sizes is QUICK else ''} — {machine()}", flush=True)
     print(render_cold_start(measure_cold_start(sizes.cold_start_samples), sizes.cold_start_samples), flush=True)
     with in_process_stack() as stack:
-        print(render_gateway(measure_gateway(stack, sizes.gateway_requests)), flush=True)
+        print(render_gateway(measure_gateway(stack, sizes.gateway_requests), "a, budgets on"), flush=True)
+        off = measure_gateway_without_budgets(stack, sizes.gateway_requests)
+        print(render_gateway(off, "b, no budgets or rate limits (ledger off)"), flush=True)
         print(render_aggregator(measure_aggregator(stack, sizes.aggregator_repeats)), flush=True)
     print(render_local(measure_local(sizes.http_requests, sizes.propagation_samples, sizes.alarm_rounds)), flush=True)
     print(f"\n(benchmarks took {time.monotonic() - started:.0f} s)")

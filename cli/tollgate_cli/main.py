@@ -18,11 +18,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from tollgate.adapters.cloudwatch import CloudWatchMetricsSink
+from tollgate.adapters.control import DynamoControl
 from tollgate.adapters.dynamodb import DynamoKeyStore, DynamoTrendStore, DynamoUsageStore, UsageStreamBatches
 from tollgate.advice import advise
-from tollgate.config import ConfigBundle, ConfigError
+from tollgate.config import Budget, ConfigBundle, ConfigError
 from tollgate.keys import KEY_ID_PATTERN, KeyAlreadyRevokedError, TenantKey, hash_key, issue_key, key_id_of
-from tollgate.money import usd
+from tollgate.money import format_usd, usd
 from tollgate.rollup import Granularity, period_of
 from tollgate.services.redrive import FailedBatch, NotAFailedBatchError, Redriver
 
@@ -101,6 +102,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
             cost, str(p.tokens_per_min_threshold), str(p.requests_per_min_threshold),
         )  # fmt: skip
     tables.print_table(out, shown)
+    tables.print_table(out, _effective_limits(bundle))
     if not isinstance(region, Chosen):
         err.print(
             "[yellow]warning[/yellow]: checked no region, so not whether models.json prices every profile where the "
@@ -112,6 +114,38 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     for advice in advise(bundle, datetime.now(UTC).date(), region.value if isinstance(region, Chosen) else None):
         err.print(f"[yellow]warning[/yellow]: {escape(advice.message)}", highlight=False)
     return 0
+
+
+def _budget_cells(budget: Budget) -> tuple[str, str, str]:
+    if not budget.active:
+        return "-", "-", "-"
+    monthly = format_usd(budget.monthly_pusd) if budget.monthly_pusd is not None else "-"
+    daily = format_usd(budget.daily_pusd) if budget.daily_pusd is not None else "-"
+    return monthly, daily, budget.mode
+
+
+def _effective_limits(bundle: ConfigBundle) -> Any:
+    """Each tenant's and profile's limits after defaults < customer tier < tenant < profile."""
+    shown = tables.table(
+        "effective limits: budgets (USD, tenant-local periods), rate limits, action on a cost alarm",
+        ("tenant / profile", "customer tier", "time zone", "monthly", "daily", "mode", "alerts", "requests/min",
+         "tokens/min", "on cost alarm"),
+        right=("monthly", "daily", "requests/min", "tokens/min"),
+    )  # fmt: skip
+    for tenant in bundle.tenants():
+        limits = tenant.rate_limits
+        shown.add_row(
+            tenant.tenant_id, tenant.customer_tier or "-", tenant.time_zone, *_budget_cells(tenant.budget),
+            ", ".join(map(str, tenant.budget.alerts)) if tenant.budget.active else "-",
+            str(limits.requests_per_min or "-"), str(limits.tokens_per_min or "-"), tenant.on_cost_alarm,
+        )  # fmt: skip
+        for profile in bundle.profiles_of(tenant.tenant_id):
+            own = profile.budget
+            shown.add_row(
+                f"  {profile.name}", "", "", *_budget_cells(own),
+                ", ".join(map(str, own.alerts)) if own.active else "-", "", "", profile.on_cost_alarm,
+            )  # fmt: skip
+    return shown
 
 
 # ------------------------------------------------------------------------------ keys
@@ -221,7 +255,21 @@ def cmd_report(args: argparse.Namespace) -> int:
         sys.stdout.write(report.to_csv(lines, by))
     else:
         _print_report(lines, by, period, target)
+        _print_actions(period, target)
     return 0
+
+
+def _print_actions(period: report.Period, target: Target) -> None:
+    """The actions on cost alarms (ControlTable): each tenant's status in force and the period's actions."""
+    if "ControlTable" not in target.resources:  # a stack from before issue 10
+        return
+    control = DynamoControl(target.client("dynamodb"), target.resource("ControlTable"))
+    statuses = control.statuses()
+    actions = {str(s.get("tenant_id", "")): control.actions(str(s.get("tenant_id", ""))) for s in statuses}
+    lines = report.action_lines(statuses, actions, period)
+    out.print(f"\nActions on cost alarms, {period} (UTC):")
+    for line in lines or ["none"]:
+        out.print(f"  {line}")
 
 
 _LABELS = ("tenant", "profile", "model", "tier")

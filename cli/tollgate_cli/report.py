@@ -5,11 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from tollgate.adapters.dynamodb import DynamoTrendStore, TrendRow
 from tollgate.money import format_usd, usd
@@ -170,3 +171,25 @@ def rows_for(trends: DynamoTrendStore, period: Period) -> list[TrendRow]:
     for day in period.days():
         found.extend(trends.rows(Granularity.DAY, day))
     return found
+
+
+def action_lines(
+    statuses: Sequence[Mapping[str, Any]], actions: Mapping[str, Sequence[Mapping[str, Any]]], period: Period
+) -> list[str]:
+    """The actions on cost alarms, per tenant: the status in force now, then each action of the period."""
+    days = set(period.days())
+    lines = []
+    for status in sorted(statuses, key=lambda s: str(s.get("tenant_id", ""))):
+        tenant = str(status.get("tenant_id", ""))
+        state = str(status.get("status", "normal"))
+        by = list(status.get("by_alarms") or [])
+        since = status.get("since") or ""
+        lines.append(f"{tenant}: {state}" + (f" since {since} by {', '.join(by)}" if by else ""))
+        for item in actions.get(tenant, []):
+            sk = str(item.get("sk", ""))
+            if sk[:10] not in days:
+                continue
+            lines.append(
+                f"  {sk.split('#')[0]}  {item.get('what', '')} ({item.get('alarm', '')} {item.get('state', '')})"
+            )
+    return lines

@@ -38,6 +38,8 @@ _OUTPUTS = {
     "UsageTableName": "UsageTable",
     "TrendTableName": "TrendTable",
     "TenantTableName": "TenantTable",
+    "ControlTableName": "ControlTable",
+    "TenantNoticeTopicArn": "TenantNoticeTopic",
     "AlertTopicArn": "AlertTopic",
     "ArtifactsBucketName": "ArtifactsBucket",
     "AggregationFailureQueueUrl": "AggregationFailureQueue",

@@ -3,6 +3,8 @@
 Routes:
   POST /model/{profile}/converse   Bedrock's Converse wire format (unmodified boto3 clients work)
   POST /invoke                     the reference sample's contract: profile chosen by header
+  GET  /usage                      the caller's own trend rows (tollgate.services.selfservice)
+  GET  /budget                     the caller's own budgets, headroom, resets and action in force
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from tollgate.adapters.bedrock import request_from_wire, response_to_wire, valid
 from tollgate.budget import Deadline
 from tollgate.errors import AccessDenied, BadRequest, InternalError, TollgateError, UnknownOperation
 from tollgate.services.gateway import Answer, Caller, GatewayService
+from tollgate.services.selfservice import SelfService
 from tollgate.wiring.gateway import gateway_service
+from tollgate.wiring.selfservice import selfservice
 
 logger = Logger(service="tollgate")
 tracer = Tracer(service="tollgate-gateway")
@@ -115,13 +119,40 @@ def invoke() -> Response[str]:
     )
 
 
+@cache
+def own_data() -> SelfService:
+    return selfservice()
+
+
+def json_response(payload: dict[str, Any]) -> Response[str]:
+    return Response(status_code=200, content_type="application/json", body=json.dumps(payload))
+
+
+@app.get("/usage")
+def usage() -> Response[str]:
+    return json_response(own_data().usage(caller().tenant_id, app.current_event.query_string_parameters))
+
+
+@app.get("/budget")
+def budget() -> Response[str]:
+    if app.current_event.query_string_parameters:
+        raise BadRequest("GET /budget takes no parameters: the tenant is the one of your key")
+    return json_response(own_data().budget(caller().tenant_id))
+
+
 def error_response(error: TollgateError) -> Response[str]:
     return Response(
         status_code=error.status,
         content_type="application/json",
         body=json.dumps({"message": error.message}),
-        headers={"x-amzn-ErrorType": error.error_type},
+        headers={"x-amzn-ErrorType": error.error_type, **retry_after_header(error)},
     )
+
+
+def retry_after_header(error: TollgateError) -> dict[str, str]:
+    """``Retry-After`` (seconds) for a refusal that says when trying again can succeed."""
+    retry_after = getattr(error, "retry_after", None)
+    return {} if retry_after is None else {"Retry-After": str(retry_after)}
 
 
 @app.exception_handler(TollgateError)

@@ -179,6 +179,10 @@ class Deployed:
             return self.parameters[name]
         if name in self.physical:
             return self.physical[name]
+        stage = self.split.left_out.get(name, {})
+        if stage.get("Type") == "AWS::ApiGateway::Stage":
+            # moto skips stages, so there is no physical id; CloudFormation's Ref of a stage is its name.
+            return str(self.resolve(stage["Properties"]["StageName"]))
         raise KeyError(f"{name} is not a resource or parameter of the local stack")
 
     def _sub_name(self, name: str) -> str:
@@ -256,6 +260,12 @@ def deploy(
                 ],
             )
             physical[name] = properties.get("FilterName", f"{stack_name}-{name}")
+    if "apigateway" in clients:
+        for name, resource in parts.left_out.items():
+            if resource["Type"] == "AWS::ApiGateway::RestApi":
+                # The local front serves the API; the REST API in moto only gives usage plans an API id.
+                api_name = deployed.resolve(resource["Properties"].get("Name", f"{stack_name}-{name}"))
+                physical[name] = clients["apigateway"].create_rest_api(name=str(api_name))["id"]
     return deployed
 
 

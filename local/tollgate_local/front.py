@@ -25,11 +25,13 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl
 
 from tollgate.budget import API_GATEWAY_DEFAULT_INTEGRATION_TIMEOUT_MS
 
 from tollgate_local.apigw import UNAUTHORIZED, authorizer_context, proxy_event, token_authorizer_event
 from tollgate_local.runtime import LocalFunction
+from tollgate_local.usage_plans import UsagePlanThrottle, Verdict
 
 log = logging.getLogger("tollgate.local.api")
 
@@ -113,6 +115,7 @@ class LocalApi:
         api_id: str = "tollgatelocal",
         clock: Callable[[], float] = time.monotonic,
         integration_timeout_seconds: float | None = None,
+        usage_plans: UsagePlanThrottle | None = None,
     ):
         """``integration_timeout_seconds`` replaces every route's integration timeout: for tests only
         (API Gateway's limit is not a setting of the local stack)."""
@@ -125,9 +128,11 @@ class LocalApi:
         self._clock = clock
         self._cache: dict[str, tuple[float, dict[str, Any]]] = {}
         self._cache_lock = threading.Lock()
+        #: ApiKeyRequired methods: the usage plans' throttling (None: the API requires no key).
+        self._usage_plans = usage_plans
 
     def handle(
-        self, method: str, path: str, headers: Mapping[str, str], body: bytes
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes, query: Mapping[str, str] | None = None
     ) -> tuple[int, dict[str, str], bytes]:
         route, parameters = self._route(method, path)
         context = {"httpMethod": method, "path": path, "authorizer.reason": "", "error.messageString": ""}
@@ -145,12 +150,17 @@ class LocalApi:
                 message = "User is not authorized to access this resource"
                 return self._gateway_response("ACCESS_DENIED", 403, message, context)
             authorizer = authorizer_context(policy)
+            verdict = self._usage_plans.admit(policy.get("usageIdentifierKey")) if self._usage_plans else None
         except Exception:
             # The authorizer raised (other than "Unauthorized") or answered with a malformed policy:
             # API Gateway answers 500 AuthorizerConfigurationException with a null message, which
             # this template's DEFAULT_5XX turns into InternalServerException.
             log.exception("%s %s: the authorizer failed", method, path)
             return self._gateway_response("AUTHORIZER_CONFIGURATION_ERROR", 500, None, context)
+        if verdict is Verdict.FORBIDDEN:
+            return self._gateway_response("INVALID_API_KEY", 403, "Forbidden", context)
+        if verdict is Verdict.THROTTLED:
+            return self._gateway_response("THROTTLED", 429, "Too Many Requests", context)
         event = proxy_event(
             method=method,
             path=path,
@@ -159,6 +169,7 @@ class LocalApi:
             headers=dict(headers),
             body=body.decode("utf-8") if body else None,
             authorizer=authorizer,
+            query=query,
             stage=self.settings.stage,
             api_id=self._api_id,
             region=self._region,
@@ -293,12 +304,16 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        path = self.path.split("?", 1)[0]
+        path, _, raw_query = self.path.partition("?")
+        # queryStringParameters as API Gateway fills it: the last value of a repeated name
+        query = dict(parse_qsl(raw_query, keep_blank_values=True)) or None
         extra = self.server.extra_routes.get(path)
         if extra is not None and self.command == "GET":
             status, headers, payload = extra()
         else:
-            status, headers, payload = self.server.api.handle(self.command, path, dict(self.headers.items()), body)
+            status, headers, payload = self.server.api.handle(
+                self.command, path, dict(self.headers.items()), body, query
+            )
         self.send_response(status)
         for key, value in headers.items():
             self.send_header(key, value)
@@ -314,6 +329,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog (5) resets connections a burst of clients opens at once;
+    # API Gateway takes them all.
+    request_queue_size = 128
     api: LocalApi
     extra_routes: dict[str, Callable[[], tuple[int, dict[str, str], bytes]]]
 

@@ -38,7 +38,8 @@ from tollgate.config import ConfigBundle
 from tollgate.keys import issue_key
 from tollgate.provisioning import Targets, targets_from
 from tollgate.settings import ProvisionerSettings
-from tollgate.wiring.provisioner import provisioner
+from tollgate.tenant_provisioning import contact_filter_policy, tenant_targets_from
+from tollgate.wiring.provisioner import provisioner, tenant_provisioner
 
 from tollgate_local.alarms import AlarmEvaluator
 from tollgate_local.bedrock import BedrockStandIn, StandInServer
@@ -52,9 +53,11 @@ from tollgate_local.queues import QueueMapping, QueueMappingSettings
 from tollgate_local.runtime import LocalFunction, LogSink, install_router
 from tollgate_local.sam_local import write_env_files
 from tollgate_local.sample_events import SAMPLE_TENANT, sample_key_record
+from tollgate_local.schedules import ScheduledInvoker, schedule_interval, scheduled_functions
 from tollgate_local.sns_lambda import RETRY_DELAYS, AsyncInvoker, InvokeConfig, SnsBridge, Subscriber, subscribers
 from tollgate_local.streams import StreamReader
 from tollgate_local.template import REPO_ROOT, load_template
+from tollgate_local.usage_plans import UsagePlanThrottle
 
 log = logging.getLogger("tollgate.local")
 
@@ -93,6 +96,8 @@ class LocalStack:
     port: int = DEFAULT_PORT
     state_dir: Path | None = None
     alarm_interval: float = ALARM_INTERVAL_SECONDS
+    #: How often functions with a Schedule event run (TOLLGATE_SCHEDULE_INTERVAL; deployed: their own rate).
+    schedule_interval: float = field(default_factory=schedule_interval)
     #: Waits between retries of a failed asynchronous invocation (Lambda's: about 1 and 2 minutes).
     retry_delays: tuple[float, ...] = RETRY_DELAYS
     #: The functions, warm, by logical name; and the asynchronous invokers of those subscribed to a topic.
@@ -130,7 +135,18 @@ class LocalStack:
         standin_server: StandInServer = standin.serve("127.0.0.1", 0)
         self._stops.append(standin_server.stop)
         self._environment(aws_url, standin_server.url)
-        services = ("s3", "cloudformation", "cloudwatch", "sns", "sqs", "dynamodb", "dynamodbstreams", "lambda", "logs")
+        services = (
+            "apigateway",
+            "s3",
+            "cloudformation",
+            "cloudwatch",
+            "sns",
+            "sqs",
+            "dynamodb",
+            "dynamodbstreams",
+            "lambda",
+            "logs",
+        )
         clients = {name: aws_client(name, REGION) for name in services}
         deployed = deploy(clients, STACK_NAME, {}, region=REGION, account_id=ACCOUNT_ID)
         variables = self._function_environment(clients["lambda"], deployed)
@@ -145,12 +161,25 @@ class LocalStack:
         clients["sns"].subscribe(
             TopicArn=targets.admin_topic, Protocol="http", Endpoint=mailbox.url_for(bundle.config.admin_email)
         )  # stands for the admin's email subscription, which moto accepts and never delivers
+        for tenant in bundle.tenants():  # and each tenant's contact, with the deployed subscription's filter policy
+            if tenant.contact_email:
+                clients["sns"].subscribe(
+                    TopicArn=self._notice_topic,
+                    Protocol="http",
+                    Endpoint=mailbox.url_for(tenant.contact_email),
+                    # moto applies filter policies to every protocol: only this tenant's notices reach it.
+                    Attributes={
+                        "FilterPolicy": contact_filter_policy(tenant.tenant_id),
+                        "FilterPolicyScope": "MessageAttributes",
+                    },
+                )
 
         keys = self._issue_keys(bundle, deployed)
         sam = load_template()
         sink = LogSink(self.state / "logs", clients["cloudwatch"], metric_filters_by_function(sam, deployed.resolve))
         subscribed = subscribers(deployed.split.left_out)
         subscribed_functions = [s.function for s in subscribed]
+        scheduled = scheduled_functions(sam)
         functions = {
             logical: LocalFunction(
                 logical,
@@ -169,6 +198,7 @@ class LocalStack:
                 "AggregatorFunction",
                 "MeteringRecoveryFunction",
                 *subscribed_functions,
+                *(f for f in scheduled if f not in subscribed_functions),
             )
         }
         self.functions = functions
@@ -179,11 +209,18 @@ class LocalStack:
         publisher = _QueueMetrics(clients, deployed)
 
         parameters = deployed.parameters
+        api_properties = sam["Resources"]["GatewayApi"]["Properties"]
+        usage_plans = None
+        if api_properties.get("Auth", {}).get("ApiKeyRequired"):  # as API Gateway: the key's usage plan applies
+            usage_plans = UsagePlanThrottle(
+                aws_client("apigateway", REGION), deployed.physical["GatewayApi"], deployed.resolve({"Ref": "Stage"})
+            )
         api = LocalApi(
             ApiSettings.from_template(sam, parameters),
             functions["AuthorizerFunction"],
             functions["GatewayFunction"],
             region=REGION,
+            usage_plans=usage_plans,
         )
         server = ApiServer(
             api,
@@ -204,6 +241,14 @@ class LocalStack:
         evaluator_thread = Ticker(self.alarm_interval, [publisher.publish, evaluator.evaluate], "tollgate-alarms")
         evaluator_thread.start()
         self._stops.append(evaluator_thread.stop)
+        if scheduled:  # EventBridge's schedules (tollgate_local.schedules), on one local interval
+            tasks = [
+                ScheduledInvoker(functions[f].invoke, f"{STACK_NAME}-{f}-{events[0]}", REGION, ACCOUNT_ID)
+                for f, events in scheduled.items()
+            ]
+            schedule_thread = Ticker(self.schedule_interval, list(tasks), "tollgate-schedules")
+            schedule_thread.start()
+            self._stops.append(schedule_thread.stop)
         state = {
             "api_url": api_url,
             "aws_endpoint_url": aws_url,
@@ -287,11 +332,16 @@ class LocalStack:
 
     def _provision(self, bundle: ConfigBundle, deployed: Deployed) -> tuple[str, Targets]:
         """What the custom resource does on Create, with its properties from the template."""
-        (custom,) = [r for r in deployed.split.left_out.values() if r["Type"].startswith("Custom::")]
+        (custom,) = [r for r in deployed.split.left_out.values() if r["Type"] == "Custom::TollgateProfiles"]
         properties = deployed.resolve({k: v for k, v in custom["Properties"].items() if k != "ServiceToken"})
         targets = targets_from(properties)
         report = provisioner(ProvisionerSettings.from_env()).reconcile(bundle, targets)
-        return report.summary(), targets
+        (tenants,) = [r for r in deployed.split.left_out.values() if r["Type"] == "Custom::TollgateTenants"]
+        properties = deployed.resolve({k: v for k, v in tenants["Properties"].items() if k != "ServiceToken"})
+        tenant_targets = tenant_targets_from(properties)
+        tenant_report = tenant_provisioner(ProvisionerSettings.from_env()).reconcile(bundle, tenant_targets)
+        self._notice_topic = tenant_targets.notice_topic_arn
+        return f"{report.summary()}; tenants: {tenant_report.summary()}", targets
 
     def _subscribe_functions(
         self,

@@ -235,7 +235,11 @@ def test_a_burst_over_the_requests_per_minute_threshold_mails_one_alarm_in_words
     with bearer_token(key):
         for sent in range(1, 22):
             answer = client.converse(
-                modelId="initech-coder", messages=[{"role": "user", "content": [{"text": f"fix #{sent}"}]}]
+                modelId="initech-coder",
+                messages=[{"role": "user", "content": [{"text": f"fix #{sent}"}]}],
+                # initech's free tier enforces a 2 USD daily budget: without maxTokens each request
+                # would reserve the model's whole maximum output (about 1 USD)
+                inferenceConfig={"maxTokens": 100},
             )
             charged += Decimal(answer["ResponseMetadata"]["HTTPHeaders"]["x-tollgate-cost-usd"])
     crossed = time.monotonic()

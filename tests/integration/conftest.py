@@ -40,6 +40,7 @@ TABLES = {
     "UsageTable": "tollgate-test-usage",
     "TrendTable": "tollgate-test-trends",
     "TenantTable": "tollgate-test-tenants",
+    "ControlTable": "tollgate-test-control",
 }
 
 
@@ -108,6 +109,7 @@ def stack(standin: BedrockStandIn, bundle: ConfigBundle, monkeypatch: pytest.Mon
             "USAGE_TABLE": TABLES["UsageTable"],
             "TREND_TABLE": TABLES["TrendTable"],
             "TENANT_TABLE": TABLES["TenantTable"],
+            "CONTROL_TABLE": TABLES["ControlTable"],
             "METRICS_NAMESPACE": "Tollgate",
         }.items():
             monkeypatch.setenv(name, value)

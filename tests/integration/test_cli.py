@@ -91,7 +91,9 @@ def cli(
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)  # the CLI sets it for the local stack: restored after
     monkeypatch.chdir(tmp_path)
     run = uuid.uuid4().hex[:8]
-    tables = {logical: f"{logical.lower()}-{run}" for logical in ("UsageTable", "TrendTable", "TenantTable")}
+    tables = {
+        logical: f"{logical.lower()}-{run}" for logical in ("UsageTable", "TrendTable", "TenantTable", "ControlTable")
+    }
     create_tables(dynamodb(moto_url), tables)
     (tmp_path / ".tollgate").mkdir()
     app, bedrock_url = standin
@@ -236,7 +238,8 @@ def test_listing_keys_of_a_tenant_without_keys_says_so(cli: Cli) -> None:
 def deploy_stack(url: str, name: str, region: str, tenant_table: str) -> None:
     """A stack in moto whose Outputs name a tenant table, as the real stack's do."""
     create_tables(dynamodb(url, region), {"UsageTable": f"{tenant_table}-u", "TrendTable": f"{tenant_table}-t",
-                                          "TenantTable": tenant_table})  # fmt: skip
+                                          "TenantTable": tenant_table,
+                                          "ControlTable": f"{tenant_table}-c"})  # fmt: skip
     template = {
         "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
         "Outputs": {"TenantTableName": {"Value": tenant_table}},

@@ -85,9 +85,10 @@ def fixture_tables() -> Iterator[tuple[Any, dict[str, str]]]:
         yield dynamodb, names
 
 
-def test_the_template_declares_the_three_tables_with_ttl_on_usage_and_trends() -> None:
-    assert sorted(TEMPLATE_TABLES) == ["TenantTable", "TrendTable", "UsageTable"]
+def test_the_template_declares_the_four_tables_with_ttl_on_usage_trends_and_control() -> None:
+    assert sorted(TEMPLATE_TABLES) == ["ControlTable", "TenantTable", "TrendTable", "UsageTable"]
     assert {name: declared(p)["TimeToLive"] for name, p in TEMPLATE_TABLES.items()} == {
+        "ControlTable": "expires_at",
         "TenantTable": None,
         "TrendTable": "expires_at",
         "UsageTable": "expires_at",

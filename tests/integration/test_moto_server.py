@@ -42,7 +42,9 @@ def moto_url() -> Iterator[str]:
 def tables(moto_url: str) -> dict[str, str]:
     """The stack's tables (moto's backends are this process's: names of their own per test)."""
     run = uuid.uuid4().hex[:8]
-    names = {logical: f"{logical.lower()}-{run}" for logical in ("UsageTable", "TrendTable", "TenantTable")}
+    names = {
+        logical: f"{logical.lower()}-{run}" for logical in ("UsageTable", "TrendTable", "TenantTable", "ControlTable")
+    }
     create_tables(dynamodb(moto_url), names)
     return names
 

@@ -50,7 +50,7 @@ def test_the_shipped_files_pass_in_us_east_1_with_the_allowances_and_the_uncheck
     text = said(capsys)
     assert "7 profiles, 33 models; every profile is priced in us-east-1 (region from --region)" in text
     assert re.search(r"globex-reports globex mistral\.mistral-large-3-675b-instruct in-region default, priority, flex "
-                     r"\(no caching\) standard \$5\.00", text)  # fmt: skip
+                     r"\(no caching\) standard \$20\.00", text)  # fmt: skip
     assert re.search(r"globex-assistant globex anthropic\.claude-sonnet-4-5-20250929-v1:0 global default 5m, 1h", text)
     assert (
         "warning: 10 of the 10 price rows the profiles' calls are charged at in us-east-1 have no `checked` date"
@@ -141,3 +141,16 @@ def test_make_build_and_deploy_check_the_region_given_before_sam_builds() -> Non
         ).stdout.splitlines()  # fmt: skip
         check = next(i for i, line in enumerate(planned) if "tollgate config check --region zz-nowhere-1" in line)
         assert check < next(i for i, line in enumerate(planned) if "sam build" in line)
+
+
+def test_config_check_prints_each_tenants_effective_budget_mode_and_rate_limits(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "250")  # one table row a line
+    assert main(["--dir", str(REPO_ROOT), "config", "check", "--region", "us-east-1"]) == 0
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in capsys.readouterr().out.splitlines()]
+    assert any("effective limits" in line for line in lines), lines
+    initech = next((line for line in lines if line.split()[:1] == ["initech"]), f"no initech row in {lines}")
+    # the free tier's budget (20 a month, 2 a day, enforced), rate limits and action, as resolved
+    assert initech.split() == ["initech", "free", "UTC", "20", "2", "enforce", "50,", "80,", "100", "60", "200000",
+                               "suspend"]  # fmt: skip

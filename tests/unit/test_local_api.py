@@ -74,6 +74,8 @@ def test_settings_come_from_the_template() -> None:
     assert {(r.method, r.resource) for r in settings.routes} == {
         ("POST", "/model/{profile}/converse"),
         ("POST", "/invoke"),
+        ("GET", "/usage"),
+        ("GET", "/budget"),
     }
     assert settings.identity_header == "Authorization"
     assert settings.cache_seconds == 60

@@ -14,7 +14,7 @@ from tollgate.adapters.dynamodb import TrendRow
 from tollgate.pricing import TokenCounts
 from tollgate.rollup import Granularity, RollupKey, Totals
 from tollgate_cli import main
-from tollgate_cli.report import GroupBy, Period, columns, group, to_csv, to_json
+from tollgate_cli.report import GroupBy, Period, action_lines, columns, group, to_csv, to_json
 from tollgate_cli.target import Target
 
 TODAY = date(2026, 11, 26)
@@ -140,3 +140,38 @@ def test_the_table_shows_every_cost_whole_and_totals_every_column(monkeypatch: p
     assert table["globex-assistant"][-1] == "$9.000000000000"
     (total,) = [line.split() for line in text.splitlines() if line.strip().startswith("total")]
     assert total == ["total", "11", "660", "330", "0", "0", "0", "990", "$9.003000000010"]
+
+
+def test_the_report_lists_each_tenants_status_in_force_and_the_periods_actions() -> None:
+    statuses = [
+        {"tenant_id": "initech", "status": "normal", "by_alarms": [], "since": ""},
+        {
+            "tenant_id": "acme",
+            "status": "throttled",
+            "by_alarms": ["BedrockTokenCostAlarm-acme-chat"],
+            "since": "2026-12-03T17:00:00+00:00",
+        },
+    ]
+    actions = {
+        "acme": [
+            {
+                "sk": "2026-12-02T09:00:00+00:00#m-0",
+                "what": "lifted throttle",
+                "alarm": "BedrockTokenCostAlarm-acme-chat",
+                "state": "OK",
+            },
+            {
+                "sk": "2026-12-03T17:00:00+00:00#m-1",
+                "what": "throttle",
+                "alarm": "BedrockTokenCostAlarm-acme-chat",
+                "state": "ALARM",
+            },
+        ],
+        "initech": [],
+    }
+    lines = action_lines(statuses, actions, Period.parse("2026-12-03", date(2026, 12, 3)))
+    assert lines == [
+        "acme: throttled since 2026-12-03T17:00:00+00:00 by BedrockTokenCostAlarm-acme-chat",
+        "  2026-12-03T17:00:00+00:00  throttle (BedrockTokenCostAlarm-acme-chat ALARM)",  # not the day before
+        "initech: normal",
+    ]

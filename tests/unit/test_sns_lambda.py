@@ -65,7 +65,11 @@ def run(function: Function, config: InvokeConfig, queue: Queue, clock: list[floa
 
 def test_the_templates_sns_subscription_and_invoke_config_are_what_local_mode_emulates() -> None:
     left_out = split(transformed({}, "us-east-1")).left_out
-    assert subscribers(left_out) == [Subscriber("NotifierFunction", "AlertTopic")]
+    assert subscribers(left_out) == [
+        Subscriber("ActionsFunction", "AlertTopic"),
+        Subscriber("NotifierFunction", "AlertTopic"),
+    ]
+    assert InvokeConfig.of("ActionsFunction", left_out) == InvokeConfig(2, 3600, "NotificationFailureQueue")
     assert InvokeConfig.of("NotifierFunction", left_out) == InvokeConfig(2, 3600, "NotificationFailureQueue")
     assert InvokeConfig.of("AggregatorFunction", left_out) == InvokeConfig()  # Lambda's defaults, no destination
 

@@ -142,3 +142,75 @@ def test_the_provisioner_writes_its_directory_and_state_but_never_key_items(prov
         assert allowed(provisioner, action, TENANTS, keys(REGISTRY_PK)), action
         assert allowed(provisioner, action, TENANTS, keys(STATE_PK)), action
         assert not allowed(provisioner, action, TENANTS, keys(f"{KEY_PREFIX}0f63ab")), action
+
+
+# --------------------------------------------------------------------------- usage plans and API keys
+
+APIGW = f"arn:aws:apigateway:{REGION}::"
+
+
+def test_the_provisioner_creates_only_usage_plans_and_api_keys_tagged_for_its_own_stack(
+    provisioner: list[dict[str, Any]],
+) -> None:
+    ours, theirs = tag_context({STACK_TAG: STACK}, {}), tag_context({STACK_TAG: "tollgate-prod"}, {})
+    for collection in ("/usageplans", "/apikeys"):
+        assert allowed(provisioner, "apigateway:POST", APIGW + collection, ours)
+        assert not allowed(provisioner, "apigateway:POST", APIGW + collection, theirs)
+        assert not allowed(provisioner, "apigateway:POST", APIGW + collection, tag_context({}, {}))
+        assert allowed(provisioner, "apigateway:GET", APIGW + collection, {})
+
+
+def test_the_provisioner_changes_and_deletes_only_its_own_stacks_plans_and_keys(
+    provisioner: list[dict[str, Any]],
+) -> None:
+    for resource in ("/usageplans/abc123", "/apikeys/k1", "/usageplans/abc123/keys"):
+        for action in ("apigateway:PATCH", "apigateway:DELETE"):
+            assert allowed(provisioner, action, APIGW + resource, tag_context({}, {STACK_TAG: STACK})), (
+                action,
+                resource,
+            )
+            assert not allowed(provisioner, action, APIGW + resource, tag_context({}, {STACK_TAG: "other"}))
+    assert not allowed(provisioner, "apigateway:DELETE", f"{APIGW}/restapis/abc", tag_context({}, {STACK_TAG: STACK}))
+
+
+def test_the_provisioner_stamps_only_the_usage_plan_key_on_key_items(provisioner: list[dict[str, Any]]) -> None:
+    key_item = keys(f"{KEY_PREFIX}0f63ab")
+    assert allowed(
+        provisioner, "dynamodb:UpdateItem", TENANTS, {**key_item, "dynamodb:Attributes": ["pk", "sk", "usage_key"]}
+    )
+    assert not allowed(
+        provisioner, "dynamodb:UpdateItem", TENANTS, {**key_item, "dynamodb:Attributes": ["pk", "sk", "status"]}
+    )
+    assert not allowed(provisioner, "dynamodb:PutItem", TENANTS, key_item)
+    assert allowed(provisioner, "dynamodb:Query", f"{TENANTS}/index/by-tenant", keys("TENANT#acme"))
+
+
+# --------------------------------------------------------------------------- actions function
+
+
+def test_the_actions_function_may_move_and_disable_only_this_stacks_keys_and_write_only_status_and_actions(
+    template: dict[str, Any],
+) -> None:
+    from tollgate.actions import action_pk, status_pk
+
+    actions = role_statements(template, "ActionsFunction")
+    ours, theirs = tag_context({}, {STACK_TAG: STACK}), tag_context({}, {STACK_TAG: "tollgate-prod"})
+    for action, path in (
+        ("apigateway:PATCH", "/apikeys/k1"),  # enable / disable
+        ("apigateway:POST", "/usageplans/p1/keys"),  # onto the throttled twin
+        ("apigateway:DELETE", "/usageplans/p1/keys/k1"),  # off its plan
+    ):
+        assert allowed(actions, action, APIGW + path, ours)
+        assert not allowed(actions, action, APIGW + path, theirs)
+    assert not allowed(actions, "apigateway:DELETE", APIGW + "/apikeys/k1", ours)  # never deletes a key
+    assert not allowed(actions, "apigateway:PATCH", APIGW + "/usageplans/p1", ours)  # never changes a plan
+    assert not allowed(actions, "apigateway:DELETE", APIGW + "/usageplans/p1", ours)
+    assert allowed(actions, "apigateway:GET", APIGW + "/apikeys", {})
+    assert allowed(actions, "sns:Publish", table_arn("TenantNoticeTopic"), {})
+    control = table_arn("ControlTable")
+    for pk in (status_pk("acme"), action_pk("acme")):
+        assert allowed(actions, "dynamodb:UpdateItem", control, {"dynamodb:LeadingKeys": [pk]})
+        assert allowed(actions, "dynamodb:PutItem", control, {"dynamodb:LeadingKeys": [pk]})
+    assert not allowed(actions, "dynamodb:UpdateItem", control, {"dynamodb:LeadingKeys": ["BUDGET#acme"]})
+    assert not allowed(actions, "dynamodb:DeleteItem", control, {"dynamodb:LeadingKeys": [status_pk("acme")]})
+    assert not allowed(actions, "sns:Publish", table_arn("AdminTopic"), {})

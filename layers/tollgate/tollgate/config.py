@@ -17,6 +17,7 @@ from decimal import Decimal
 from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -30,7 +31,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from tollgate.money import PRICE_DECIMALS
+from tollgate.money import PRICE_DECIMALS, pico_from_usd
 
 CONFIG_FILE = "config.json"
 MODELS_FILE = "models.json"
@@ -82,11 +83,64 @@ Count = Annotated[int, Field(strict=True, gt=0)]
 
 
 class ThresholdOverrides(_Strict):
-    """Per-profile overrides; anything left out falls back to ``defaults``."""
+    """Per-profile (or per customer tier) overrides; anything left out falls back to ``defaults``."""
 
     cost_threshold: Decimal | None = Field(default=None, gt=0)
     tokens_per_min_threshold: Count | None = None
     requests_per_min_threshold: Count | None = None
+
+    def over(self, base: ThresholdOverrides) -> ThresholdOverrides:
+        return ThresholdOverrides.model_validate(
+            {**base.model_dump(exclude_none=True), **self.model_dump(exclude_none=True)}
+        )
+
+
+#: What the actions function does when a profile's BedrockTokenCostAlarm fires (lifted on OK).
+OnCostAlarm = Literal["notify", "throttle", "suspend"]
+BudgetMode = Literal["alert", "enforce"]
+#: Percent of a budget at which an alert fires (once per period each).
+AlertPercent = Annotated[int, Field(strict=True, ge=1, le=100)]
+
+
+class BudgetSpec(_Strict):
+    """A budget, or the part of one a layer sets (customer tier, tenant, profile): unset fields inherit."""
+
+    monthly_usd: Decimal | None = Field(default=None, gt=0)
+    daily_usd: Decimal | None = Field(default=None, gt=0)
+    #: Percentages of the budget at which the admin and the tenant are told, once per period each.
+    alerts: tuple[AlertPercent, ...] | None = None
+    #: Also tell when the recent rate of spending projects past 100 % before the period ends.
+    forecast: bool | None = None
+    #: "alert": tell only; "enforce": refuse, before Bedrock is called, a request the budget cannot cover.
+    mode: BudgetMode | None = None
+
+    @field_validator("monthly_usd", "daily_usd", mode="before")
+    @classmethod
+    def _amount_string(cls, value: Any) -> Any:
+        if isinstance(value, float | bool | int) and not isinstance(value, Decimal):
+            raise ValueError(f'{_json(value)}: write an amount of USD as a string, e.g. "100.00"')
+        return value
+
+    @field_validator("alerts")
+    @classmethod
+    def _ascending(cls, value: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if value is not None and list(value) != sorted(set(value)):
+            raise ValueError(f"{list(value)}: list each percentage once, in ascending order, e.g. [50, 80, 100]")
+        return value
+
+    def over(self, base: BudgetSpec) -> BudgetSpec:
+        """This layer's settings over ``base``'s."""
+        return BudgetSpec.model_validate({**base.model_dump(exclude_none=True), **self.model_dump(exclude_none=True)})
+
+
+class RateLimits(_Strict):
+    """Per-tenant limits: requests through API Gateway's usage plans, tokens in the gateway."""
+
+    requests_per_min: Count | None = None
+    tokens_per_min: Count | None = None
+
+    def over(self, base: RateLimits) -> RateLimits:
+        return RateLimits.model_validate({**base.model_dump(exclude_none=True), **self.model_dump(exclude_none=True)})
 
 
 class Defaults(_Strict):
@@ -95,6 +149,30 @@ class Defaults(_Strict):
     tokens_per_min_threshold: Count
     requests_per_min_threshold: Count
     scope: Scope = "in-region"
+    budget: BudgetSpec = Field(default_factory=BudgetSpec)
+    rate_limits: RateLimits = Field(default_factory=RateLimits)
+    on_cost_alarm: OnCostAlarm = "notify"
+
+
+class CustomerTier(_Strict):
+    """A level of service a tenant is sold (free, team, enterprise ...): its defaults."""
+
+    description: str = ""
+    thresholds: ThresholdOverrides = Field(default_factory=lambda: ThresholdOverrides())
+    budget: BudgetSpec = Field(default_factory=BudgetSpec)
+    rate_limits: RateLimits = Field(default_factory=RateLimits)
+    on_cost_alarm: OnCostAlarm | None = None
+
+
+def _known_time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f'{value!r} is not a time zone name: use an IANA name such as "UTC", "Europe/Paris" or '
+            '"America/New_York" (budget periods start at local midnight there)'
+        ) from None
+    return value
 
 
 def unknown_tenant(tenant: str, defined: Iterable[str]) -> str:
@@ -108,6 +186,29 @@ class Tenant(_Strict):
     display_name: str = Field(min_length=1, max_length=128)
     #: Tags put on every inference profile of the tenant (cost allocation), under the profile's own.
     tags: dict[TagKey, TagValue] = Field(default_factory=dict)
+    #: A key of customer_tiers: the tenant's defaults for thresholds, budget, rate limits, actions.
+    customer_tier: str | None = None
+    #: Where the tenant's budget days and months begin and end (local midnight).
+    time_zone: str = "UTC"
+    #: Where the tenant's own notices go (budget alerts, throttling and suspension).
+    contact_email: Email | None = None
+    budget: BudgetSpec = Field(default_factory=BudgetSpec)
+    rate_limits: RateLimits = Field(default_factory=RateLimits)
+    on_cost_alarm: OnCostAlarm | None = None
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return _known_time_zone(value)
+
+    @field_validator("customer_tier")
+    @classmethod
+    def _known_tier(cls, value: str | None, info: ValidationInfo) -> str | None:
+        defined = (info.context or {}).get("customer_tiers")
+        if value is not None and defined is not None and value not in defined:
+            known = ", ".join(sorted(defined)) or "none: add customer_tiers to config.json"
+            raise ValueError(f"customer tier {value!r} is not defined under 'customer_tiers' (defined: {known})")
+        return value
 
 
 class Allow(_Strict):
@@ -143,6 +244,9 @@ class Profile(_Strict):
     tags: dict[TagKey, TagValue] = Field(default_factory=dict)
     thresholds: ThresholdOverrides = Field(default_factory=ThresholdOverrides)
     allow: Allow = Field(default_factory=Allow)
+    #: A budget of this profile alone (within the tenant's).
+    budget: BudgetSpec = Field(default_factory=BudgetSpec)
+    on_cost_alarm: OnCostAlarm | None = None
 
     @field_validator("description")
     @classmethod
@@ -169,6 +273,7 @@ class Profile(_Strict):
 class TollgateConfig(_Strict):
     admin_email: Email
     defaults: Defaults
+    customer_tiers: dict[TenantId, CustomerTier] = Field(default_factory=dict)
     tenants: dict[TenantId, Tenant] = Field(min_length=1)
     profiles: dict[ProfileName, Profile] = Field(min_length=1)
 
@@ -323,6 +428,21 @@ class Lifecycle(_Strict):
         return self
 
 
+class ModelLimits(_Strict):
+    """What Bedrock lets one request of a model read and write (its model card): the largest prompt
+    and the largest answer. An enforced budget reserves a request's worst case before Bedrock is
+    called (tollgate.ledger); these bound it where the request itself does not (no
+    ``inferenceConfig.maxTokens``; content whose tokens cannot be counted beforehand). Unknown
+    (absent): such a request is refused under an enforced budget, never guessed."""
+
+    #: Most prompt tokens (input + cache read + cache write) one request may carry.
+    context_window: int | None = Field(default=None, gt=0, strict=True)
+    #: Most output tokens (reasoning included) one answer may have.
+    max_output_tokens: int | None = Field(default=None, gt=0, strict=True)
+    #: Where the figures come from, with their evidence grade, as for price rows.
+    source: str = ""
+
+
 class ModelEntry(_Strict):
     name: str = Field(min_length=1)
     provider: str = Field(min_length=1)
@@ -340,6 +460,7 @@ class ModelEntry(_Strict):
     #: is billed at the model's long-context rates (rows with "context": "long").
     long_context_above: int | None = Field(default=None, gt=0, strict=True)
     lifecycle: Lifecycle = Field(default_factory=Lifecycle)
+    limits: ModelLimits = Field(default_factory=ModelLimits)
     prices: list[PriceRow] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -687,6 +808,60 @@ def _read(path: Path) -> str:
         raise ConfigError([ConfigProblem(path.name, "", f"file not found at {path}")]) from None
 
 
+DEFAULT_ALERTS: tuple[int, ...] = (50, 80, 100)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """An effective budget: limits in pico-dollars (None: no limit of that period)."""
+
+    monthly_pusd: int | None = None
+    daily_pusd: int | None = None
+    alerts: tuple[int, ...] = DEFAULT_ALERTS
+    forecast: bool = True
+    mode: BudgetMode = "alert"
+
+    @classmethod
+    def of(cls, spec: BudgetSpec) -> Budget:
+        return cls(
+            monthly_pusd=pico_from_usd(spec.monthly_usd) if spec.monthly_usd is not None else None,
+            daily_pusd=pico_from_usd(spec.daily_usd) if spec.daily_usd is not None else None,
+            alerts=spec.alerts if spec.alerts is not None else DEFAULT_ALERTS,
+            forecast=spec.forecast if spec.forecast is not None else True,
+            mode=spec.mode or "alert",
+        )
+
+    @property
+    def active(self) -> bool:
+        return self.monthly_pusd is not None or self.daily_pusd is not None
+
+    @property
+    def enforced(self) -> bool:
+        return self.active and self.mode == "enforce"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A tenant's effective rate limits (None: no limit)."""
+
+    requests_per_min: int | None = None
+    tokens_per_min: int | None = None
+
+
+@dataclass(frozen=True)
+class ResolvedTenant:
+    """A tenant with its customer tier's and the defaults' settings applied."""
+
+    tenant_id: str
+    display_name: str
+    customer_tier: str | None
+    time_zone: str
+    contact_email: str | None
+    budget: Budget
+    rate_limits: Limits
+    on_cost_alarm: OnCostAlarm
+
+
 @dataclass(frozen=True)
 class ResolvedProfile:
     """A profile with defaults applied and tags merged: what the rest of Tollgate works with."""
@@ -701,6 +876,9 @@ class ResolvedProfile:
     tokens_per_min_threshold: int
     requests_per_min_threshold: int
     allow: Allow = field(default_factory=Allow)
+    #: The profile's own budget (inactive unless the profile sets a limit), within its tenant's.
+    budget: Budget = field(default_factory=Budget)
+    on_cost_alarm: OnCostAlarm = "notify"
 
 
 @dataclass(frozen=True)
@@ -730,7 +908,11 @@ class ConfigBundle:
                 raw = parse_json(text, file)
                 tenants = raw.get("tenants") if isinstance(raw, dict) else None
                 defined = set(tenants) if isinstance(tenants, dict) else None
-                parsed = model.model_validate(raw, context={"file": file, "tenants": defined})
+                tiers = raw.get("customer_tiers", {}) if isinstance(raw, dict) else None
+                known_tiers = set(tiers) if isinstance(tiers, dict) else None
+                parsed = model.model_validate(
+                    raw, context={"file": file, "tenants": defined, "customer_tiers": known_tiers}
+                )
             except ConfigError as exc:
                 problems.extend(exc.problems)
                 continue
@@ -782,10 +964,38 @@ class ConfigBundle:
     def profiles_of(self, tenant_id: str) -> list[ResolvedProfile]:
         return [p for p in self.profiles() if p.tenant_id == tenant_id]
 
+    def tenant(self, tenant_id: str) -> ResolvedTenant | None:
+        raw = self.config.tenants.get(tenant_id)
+        if raw is None:
+            return None
+        defaults = self.config.defaults
+        tier = self._customer_tier(raw)
+        return ResolvedTenant(
+            tenant_id=tenant_id,
+            display_name=raw.display_name,
+            customer_tier=raw.customer_tier,
+            time_zone=raw.time_zone,
+            contact_email=raw.contact_email,
+            budget=Budget.of(raw.budget.over(tier.budget.over(defaults.budget))),
+            rate_limits=Limits(**raw.rate_limits.over(tier.rate_limits.over(defaults.rate_limits)).model_dump()),
+            on_cost_alarm=raw.on_cost_alarm or tier.on_cost_alarm or defaults.on_cost_alarm,
+        )
+
+    def tenants(self) -> list[ResolvedTenant]:
+        return [t for t in (self.tenant(tenant_id) for tenant_id in sorted(self.config.tenants)) if t is not None]
+
+    def _customer_tier(self, tenant: Tenant) -> CustomerTier:
+        return self.config.customer_tiers.get(tenant.customer_tier or "", CustomerTier())
+
     def _resolve(self, name: str, raw: Profile) -> ResolvedProfile:
         defaults = self.config.defaults
         tenant = self.config.tenants[raw.tenant]
-        overrides = raw.thresholds
+        tier = self._customer_tier(tenant)
+        overrides = raw.thresholds.over(tier.thresholds)
+        tenant_budget = tenant.budget.over(tier.budget.over(defaults.budget))
+        # A profile budget has only the limits the profile sets; alerts and mode as the tenant's.
+        own_limits = BudgetSpec(monthly_usd=raw.budget.monthly_usd, daily_usd=raw.budget.daily_usd)
+        profile_budget = raw.budget.over(tenant_budget.model_copy(update={"monthly_usd": None, "daily_usd": None}))
         return ResolvedProfile(
             name=name,
             tenant_id=raw.tenant,
@@ -797,6 +1007,8 @@ class ConfigBundle:
             tokens_per_min_threshold=overrides.tokens_per_min_threshold or defaults.tokens_per_min_threshold,
             requests_per_min_threshold=overrides.requests_per_min_threshold or defaults.requests_per_min_threshold,
             allow=raw.allow,
+            budget=Budget.of(profile_budget) if own_limits.monthly_usd or own_limits.daily_usd else Budget(),
+            on_cost_alarm=raw.on_cost_alarm or tenant.on_cost_alarm or tier.on_cost_alarm or defaults.on_cost_alarm,
         )
 
 

@@ -106,3 +106,26 @@ def names_a_missing_model(error: UpstreamError) -> bool:
     return error.error_type == "ResourceNotFoundException" or (
         error.error_type == "ValidationException" and error.message.strip() == MISSING_MODEL_MESSAGE
     )
+
+
+class BudgetExceeded(TollgateError):
+    """An enforced budget cannot cover the request's worst case: refused before Bedrock, not charged.
+
+    Bedrock's own ``ServiceQuotaExceededException`` (400): boto3 raises it by name and, being a
+    400, its standard retry mode does not retry it (a budget does not come back in seconds).
+    """
+
+    status = 400
+    error_type = "ServiceQuotaExceededException"
+
+
+class TokenRateExceeded(TollgateError):
+    """The tenant's tokens-per-minute limit is used up for this minute: 429, not charged."""
+
+    status = 429
+    error_type = "ThrottlingException"
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message)
+        #: Seconds until the next minute window opens (sent as ``Retry-After``).
+        self.retry_after = retry_after

@@ -37,6 +37,9 @@ class TenantKey:
     created_at: datetime
     label: str = ""
     revoked_at: datetime | None = None
+    #: The tenant's API Gateway API key value (its usage plan's meter), copied on the item so the
+    #: authorizer returns it as usageIdentifierKey with no extra read. Never shown.
+    usage_key: str = ""
 
 
 class KeyAlreadyRevokedError(Exception):

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from tollgate.keys import TenantKey
+from tollgate.ledger import BudgetHold, Plan, Reservation
 from tollgate.rollup import Granularity, MetricKey, RollupKey, Totals
 from tollgate.telemetry import MetricRef
 from tollgate.usage import UsageRecord
@@ -106,3 +107,23 @@ class Publisher(Protocol):
     def publish(self, subject: str | None, message: str) -> str:
         """Publish to the topic; the message id. Raises when the topic did not take it."""
         ...
+
+
+class Ledger(Protocol):
+    """Budget items, reservations and token windows (tollgate.ledger; ControlTable)."""
+
+    def reserve(self, plan: Plan, reservation: Reservation, now: datetime) -> None:
+        """Reserve the worst case, or raise BudgetExceeded / TokenRateExceeded (nothing written)."""
+        ...
+
+    def settle(
+        self, record: UsageRecord, holds: Sequence[BudgetHold], reservation: Reservation | None, now: datetime
+    ) -> str:
+        """Write the usage record and its cost on the budget items in one transaction."""
+        ...
+
+    def release(self, reservation: Reservation, now: datetime) -> bool: ...
+
+    def open_reservation(self, request_id: str) -> Reservation | None: ...
+
+    def expired(self, now: datetime) -> list[Reservation]: ...

@@ -60,6 +60,8 @@ class GatewaySettings(_Settings):
     metering_fallback_queue_url: str = Field(alias="METERING_FALLBACK_QUEUE_URL", min_length=1)
     #: How long a container refuses calls (before Bedrock) after a call it could not meter at all.
     metering_breaker_seconds: float = Field(alias="METERING_BREAKER_SECONDS", default=30, ge=0)
+    #: Budgets, reservations, token windows (template: ControlTable). Unset: no budget may be configured.
+    control_table: str | None = Field(alias="CONTROL_TABLE", default=None, min_length=1)
     #: Only ever shortened (tests do): the default is the budget's, which fits API Gateway's timeout.
     bedrock_read_timeout: float = Field(
         alias="BEDROCK_READ_TIMEOUT_SECONDS", default=GATEWAY_BUDGET.bedrock.read_seconds, gt=0
@@ -79,6 +81,12 @@ class GatewaySettings(_Settings):
 
 
 class MeteringRecoverySettings(_Settings):
+    usage_table: str = Field(alias="USAGE_TABLE", min_length=1)
+    control_table: str | None = Field(alias="CONTROL_TABLE", default=None, min_length=1)
+
+
+class SweeperSettings(_Settings):
+    control_table: str = Field(alias="CONTROL_TABLE", min_length=1)
     usage_table: str = Field(alias="USAGE_TABLE", min_length=1)
 
 
@@ -100,3 +108,25 @@ class NotifierSettings(_Settings):
     dashboard_url: str = Field(alias="DASHBOARD_URL", min_length=1)
     #: Set by `tollgate local`: commands in the mail then say --local instead of --stack/--region.
     local: bool = Field(alias="TOLLGATE_LOCAL", default=False)
+
+
+class BudgetWatcherSettings(_Settings):
+    control_table: str = Field(alias="CONTROL_TABLE", min_length=1)
+    trend_table: str = Field(alias="TREND_TABLE", min_length=1)
+    admin_topic_arn: str = Field(alias="ADMIN_TOPIC_ARN", min_length=1)
+    #: The tenants' notice topic (contact addresses subscribed with a filter policy on tenant_id).
+    tenant_notice_topic_arn: str = Field(alias="TENANT_NOTICE_TOPIC_ARN", min_length=1)
+    dashboard_url: str = Field(alias="DASHBOARD_URL", min_length=1)
+    local: bool = Field(alias="TOLLGATE_LOCAL", default=False)
+
+
+class SelfServiceSettings(_Settings):
+    """The gateway's GET /usage and GET /budget (read when a container first serves one of them)."""
+
+    trend_table: str = Field(alias="TREND_TABLE", min_length=1)
+    control_table: str = Field(alias="CONTROL_TABLE", min_length=1)
+
+
+class ActionsSettings(_Settings):
+    control_table: str = Field(alias="CONTROL_TABLE", min_length=1)
+    tenant_notice_topic_arn: str = Field(alias="TENANT_NOTICE_TOPIC_ARN", min_length=1)

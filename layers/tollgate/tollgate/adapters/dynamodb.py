@@ -446,6 +446,7 @@ def _key_from_item(item: Mapping[str, Any]) -> TenantKey:
         created_at=datetime.fromisoformat(str(item["created_at"]).replace("Z", "+00:00")),
         label=str(item.get("label", "")),
         revoked_at=datetime.fromisoformat(str(revoked).replace("Z", "+00:00")) if revoked else None,
+        usage_key=str(item.get("usage_key", "")),
     )
 
 
@@ -460,6 +461,8 @@ class DynamoKeyStore:
         return _key_from_item(from_ddb(found["Item"])) if "Item" in found else None
 
     def add(self, key: TenantKey) -> None:
+        """Store a new key, with its tenant's usage-plan key (from the provisioner's state) if there is one."""
+        usage_key = key.usage_key or self._tenant_usage_key(key.tenant_id)
         self._client.put_item(
             TableName=self._table,
             Item=to_ddb(
@@ -473,10 +476,41 @@ class DynamoKeyStore:
                     "label": key.label,
                     "gsi1pk": f"TENANT#{key.tenant_id}",
                     "gsi1sk": f"KEY#{iso_utc(key.created_at)}#{key.key_id}",
+                    **({"usage_key": usage_key} if usage_key else {}),
                 }
             ),
             ConditionExpression="attribute_not_exists(pk)",
         )
+
+    def _tenant_usage_key(self, tenant_id: str) -> str:
+        found = self._client.get_item(
+            TableName=self._table, Key=to_ddb({"pk": STATE_PK, "sk": f"usage_key#{tenant_id}"}), ConsistentRead=True
+        )
+        return str(from_ddb(found["Item"]).get("value", "")) if "Item" in found else ""
+
+    def set_usage_key(self, tenant_id: str, usage_key: str) -> int:
+        """Put the tenant's usage-plan key on each of its KEY items that lacks it; how many were changed."""
+        changed = 0
+        items = _paginate(
+            self._client,
+            "query",
+            TableName=self._table,
+            IndexName="by-tenant",
+            KeyConditionExpression="gsi1pk = :t",
+            ExpressionAttributeValues=to_ddb({":t": f"TENANT#{tenant_id}"}),
+        )
+        for item in items:
+            if not str(item["pk"]).startswith(KEY_PREFIX) or item.get("usage_key") == usage_key:
+                continue
+            self._client.update_item(
+                TableName=self._table,
+                Key=to_ddb({"pk": item["pk"], "sk": item["sk"]}),
+                UpdateExpression="SET usage_key = :u",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues=to_ddb({":u": usage_key}),
+            )
+            changed += 1
+        return changed
 
     def list(self, tenant_id: str | None = None) -> list[TenantKey]:
         if tenant_id is None:

@@ -15,3 +15,22 @@ class SnsPublisher:
         if subject:
             args["Subject"] = subject
         return str(self._client.publish(**args)["MessageId"])
+
+
+class TenantNoticePublisher:
+    """The tenants' notice topic: each message carries ``tenant_id``, which the contact addresses'
+    subscription filter policies match (one topic for all tenants, not one per tenant)."""
+
+    def __init__(self, client: Any, topic_arn: str):
+        self._client = client
+        self._topic_arn = topic_arn
+
+    def publish(self, tenant_id: str, subject: str | None, message: str) -> str:
+        args: dict[str, Any] = {
+            "TopicArn": self._topic_arn,
+            "Message": message,
+            "MessageAttributes": {"tenant_id": {"DataType": "String", "StringValue": tenant_id}},
+        }
+        if subject:
+            args["Subject"] = subject
+        return str(self._client.publish(**args)["MessageId"])

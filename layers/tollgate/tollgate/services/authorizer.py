@@ -53,6 +53,10 @@ class AuthorizerService:
             api_id=arn.api_id,
             stage=arn.stage,
             context={"tenant_id": found.tenant_id, "key_id": found.key_id},
+            # The tenant's usage-plan key, from the item just read: API Gateway meters and throttles
+            # the request on that key's plan (ApiKeySourceType AUTHORIZER). None: refused (403)
+            # by API Gateway, as the key is on no plan yet (the deploy gives every key one).
+            usage_identifier_key=found.usage_key or None,
         )
         response.allow_all_routes()
         return response.asdict()

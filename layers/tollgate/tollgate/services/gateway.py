@@ -1,8 +1,12 @@
 """The gateway: pick the caller's profile, call Converse through it, charge one usage record.
 
-Per request this makes exactly two AWS calls: Converse, and one conditional PutItem of the
-usage record. The profile directory (profile -> application inference profile ARN) is read
-once per container; prices and ownership come from the bundled config.json/models.json.
+Per request this makes, besides Converse: one conditional PutItem of the usage record (no
+budget, no token limit); or one TransactWriteItems of the record with its cost on the budget
+items (alert-mode budgets); or, with an enforced budget or a tokens-per-minute limit, one
+TransactWriteItems reserving the worst case before Bedrock and one settling it with the record
+after (tollgate.ledger, which also says how the worst case is bounded). The profile directory
+(profile -> application inference profile ARN) is read once per container; prices and
+ownership come from the bundled config.json/models.json.
 
 Metering: if the usage write fails (after its client's retries), the very record goes to the
 metering fallback queue and the tenant is answered as usual; the recovery function writes it
@@ -38,7 +42,8 @@ from tollgate.errors import (
     UpstreamError,
     names_a_missing_model,
 )
-from tollgate.ports import MeteringFallback, ModelClient, ProfileDirectory, UsageStore
+from tollgate.ledger import Plan, Reservation, plan_of, reservation_for, worst_case
+from tollgate.ports import Ledger, MeteringFallback, ModelClient, ProfileDirectory, UsageStore
 from tollgate.pricing import Price, PriceBook, PriceNotFoundError, Served, TokenCounts
 from tollgate.telemetry import METERING_LOG_KEY, MeteringOutcome
 from tollgate.usage import Route, UsageRecord
@@ -183,6 +188,7 @@ class GatewayService:
         usage: UsageStore,
         fallback: MeteringFallback,
         retention_days: int,
+        ledger: Ledger | None = None,
         breaker_seconds: float = 30.0,
         budget: TimeoutBudget = GATEWAY_BUDGET,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -201,6 +207,7 @@ class GatewayService:
         self._model = model
         self._usage = usage
         self._fallback = fallback
+        self._ledger = ledger
         self._breaker_seconds = breaker_seconds
         self._breaker_open_until: float | None = None
         self._retention_days = retention_days
@@ -340,7 +347,82 @@ class GatewayService:
             logger.error("no price for profile", extra={"profile": profile.name, "error": str(exc)})
             raise InternalError(f"profile {profile.name!r} cannot be priced right now; nothing was charged") from exc
         arn = self._provisioned_arn(profile)
+        plan = self._plan(caller, profile, requested_at)
+        reservation = self._reserve(plan, profile, params, request_id, caller, requested_at, deadline)
+        try:
+            return self._serve(
+                caller,
+                profile,
+                params,
+                request_id,
+                route,
+                deadline,
+                requested,
+                requested_at,
+                asked,
+                arn,
+                plan,
+                reservation,
+            )
+        except BaseException:
+            if reservation is not None:
+                self._release(reservation)
+            raise
 
+    # -- budgets and token limits (tollgate.ledger) ------------------------------------------------
+
+    def _plan(self, caller: Caller, profile: ResolvedProfile, at: datetime) -> Plan:
+        """The budget items and token limit of the request (none without a ledger: see wiring)."""
+        tenant = self._bundle.tenant(caller.tenant_id)
+        if tenant is None or self._ledger is None:
+            return Plan((), None)
+        return plan_of(tenant, profile, at)
+
+    def _reserve(
+        self,
+        plan: Plan,
+        profile: ResolvedProfile,
+        params: Mapping[str, Any],
+        request_id: str,
+        caller: Caller,
+        at: datetime,
+        deadline: Deadline,
+    ) -> Reservation | None:
+        """Reserve the request's worst case (enforced budgets, tokens per minute) before Bedrock: 1 call."""
+        if not plan.reserves or self._ledger is None:
+            return None
+        model = self._bundle.catalog.models[profile.model_id]
+        worst = worst_case(params, profile, model, self._prices, at)
+        left = deadline.remaining(self._monotonic())
+        reservation = reservation_for(plan, request_id, caller.tenant_id, worst, at, left)
+        self._ledger.reserve(plan, reservation, at)
+        return reservation
+
+    def _release(self, reservation: Reservation) -> None:
+        """Best effort: what is not released here the sweeper releases after ``release_at``."""
+        assert self._ledger is not None
+        try:
+            self._ledger.release(reservation, self._clock())
+        except Exception:
+            logger.exception(
+                "could not release a reservation: the sweeper will", extra={"request_id": reservation.request_id}
+            )
+
+    def _serve(
+        self,
+        caller: Caller,
+        profile: ResolvedProfile,
+        params: Mapping[str, Any],
+        request_id: str,
+        route: Route,
+        deadline: Deadline,
+        requested: Requested,
+        requested_at: datetime,
+        asked: Price,
+        arn: str,
+        plan: Plan,
+        reservation: Reservation | None,
+    ) -> Answer:
         try:
             response, latency_ms = self._call_model(arn, params, deadline)
         except UpstreamError as exc:
@@ -369,7 +451,7 @@ class GatewayService:
             stop_reason=str(response.get("stopReason", "")),
             retention_days=self._retention_days,
         )
-        self._meter(record)
+        self._meter(record, plan, reservation)
         logger.info(
             "charged",
             extra={
@@ -407,10 +489,17 @@ class GatewayService:
 
     # -- metering --------------------------------------------------------------------------------
 
-    def _meter(self, record: UsageRecord) -> None:
-        """Write the record, else defer it to the fallback queue; raise (503) only if both failed."""
+    def _meter(self, record: UsageRecord, plan: Plan, reservation: Reservation | None) -> None:
+        """Write the record, else defer it to the fallback queue; raise (503) only if both failed.
+
+        With budgets or a token limit the record goes with its cost on the ledger in one
+        transaction (settling the reservation); the recovery function settles a deferred one.
+        """
         try:
-            self._usage.record(record)
+            if plan.needed and self._ledger is not None:
+                self._ledger.settle(record, plan.holds, reservation, self._clock())
+            else:
+                self._usage.record(record)
             return
         except Exception as exc:
             write_error = exc

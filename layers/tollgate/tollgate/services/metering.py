@@ -14,6 +14,7 @@ maxReceiveCount, moves it to the dead-letter queue, which an alarm watches.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -21,7 +22,9 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, process_partia
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import ValidationError
 
-from tollgate.ports import UsageStore
+from tollgate.config import ConfigBundle
+from tollgate.ledger import plan_of
+from tollgate.ports import Ledger, UsageStore
 from tollgate.usage import UsageRecord
 
 logger = Logger(service="tollgate", child=True)
@@ -42,12 +45,24 @@ def decode(message: SQSRecord) -> UsageRecord:
 
 
 class MeteringRecoveryService:
-    def __init__(self, *, usage: UsageStore):
+    """Writes deferred records; a record of a tenant with budgets or a token limit is settled on the
+    ledger with it, exactly as the gateway would have (its reservation if still open, else late)."""
+
+    def __init__(self, *, usage: UsageStore, bundle: ConfigBundle | None = None, ledger: Ledger | None = None):
         self._usage = usage
+        self._bundle = bundle
+        self._ledger = ledger
 
     def _write(self, record: SQSRecord) -> None:  # Powertools passes the message as ``record=``
         usage = decode(record)
-        self._usage.record(usage)
+        tenant = self._bundle.tenant(usage.tenant_id) if self._bundle is not None else None
+        profile = self._bundle.profile(usage.profile) if self._bundle is not None else None
+        plan = plan_of(tenant, profile, usage.requested_at) if tenant is not None and profile is not None else None
+        if plan is not None and plan.needed and self._ledger is not None:
+            reservation = self._ledger.open_reservation(usage.request_id)
+            self._ledger.settle(usage, plan.holds, reservation, datetime.now(UTC))
+        else:
+            self._usage.record(usage)
         logger.info(
             "deferred usage record written",
             extra={"request_id": usage.request_id, "tenant_id": usage.tenant_id, "cost_usd": usage.cost_usd},

@@ -6,12 +6,13 @@ from typing import Any
 
 from tollgate.adapters import aws_client
 from tollgate.adapters.bedrock import BedrockProfiles
-from tollgate.adapters.dynamodb import DynamoProfileRegistry
+from tollgate.adapters.dynamodb import DynamoKeyStore, DynamoProfileRegistry
 from tollgate.adapters.lambda_layer import bundle_from_layer
 from tollgate.budget import ClientLimits
 from tollgate.config import ConfigBundle
 from tollgate.provisioning import Provisioner
 from tollgate.settings import ProvisionerSettings
+from tollgate.tenant_provisioning import TenantProvisioner
 
 #: The provisioner's control-plane calls outrun their quotas on a large config (PutMetricAlarm
 #: and DeleteAlarms: 3 per second per region): adaptive retries slow the client down to the rate
@@ -37,3 +38,13 @@ def provisioner(settings: ProvisionerSettings) -> Provisioner:
 
 def config_from_layer(settings: ProvisionerSettings, layer_version_arn: str) -> ConfigBundle:
     return bundle_from_layer(aws_client("lambda", settings.region), layer_version_arn)
+
+
+def tenant_provisioner(settings: ProvisionerSettings) -> TenantProvisioner:
+    dynamodb = aws_client("dynamodb", settings.region)
+    return TenantProvisioner(
+        apigateway=control_plane_client("apigateway", settings.region),
+        sns=aws_client("sns", settings.region),
+        registry=DynamoProfileRegistry(dynamodb, settings.tenant_table),
+        keys=DynamoKeyStore(dynamodb, settings.tenant_table),
+    )
